@@ -1,0 +1,290 @@
+"""The `briefbot` command line: a thin caller of index.Library."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from bot import render
+from bot.config import load_settings
+from index.errors import BriefbotError
+from index.library import Library
+from index.settings import Settings
+from index.types import IngestReport
+
+T = TypeVar("T")
+log = logging.getLogger("briefbot")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: str | None
+    db: str | None
+
+    def settings(self) -> Settings:
+        return load_settings(self.config, self.db)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def run_async(func: Callable[..., Awaitable[int | None]]) -> Callable[..., None]:
+    """Runs a command coroutine; our errors become one `error:` line and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = asyncio.run(func(*args, **kwargs))
+        except BriefbotError as exc:
+            fail(str(exc))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            fail("interrupted")
+            sys.exit(130)
+        except Exception as exc:  # the user gets one line; the traceback goes to the log
+            log.debug("unexpected error", exc_info=True)
+            fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)")
+            sys.exit(1)
+        sys.exit(code or 0)
+
+    return wrapper
+
+
+async def open_library(ctx: Context) -> Library:
+    return await Library.open(ctx.settings())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: ./briefbot.toml if present).",
+)
+@click.option(
+    "--db",
+    default=None,
+    help="SQLAlchemy async database URL (else $BRIEFBOT_DATABASE_URL, else config).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log details (and tracebacks) to stderr.")
+@click.version_option(package_name="briefbot")
+@click.pass_context
+def main(click_ctx: click.Context, config: str | None, db: str | None, verbose: bool) -> None:
+    """briefbot: answers questions about negotiations with cited news passages."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        # trafilatura logs every page it finds too short; our errors already say so.
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    click_ctx.obj = Context(config, db)
+
+
+# --- ingest -------------------------------------------------------------------------
+
+
+class _Bar:
+    """A progress bar on a terminal; nothing when stderr is a file or pipe."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self._cm: AbstractContextManager[Any] = nullcontext()
+
+    def start(self, total: int) -> None:
+        if sys.stderr.isatty() and total > 1:
+            self._cm = click.progressbar(
+                length=total, label="ingesting", file=sys.stderr, show_pos=True, width=30
+            )
+            self.bar = self._cm.__enter__()
+
+    def advance(self, units: int, label: str) -> None:
+        if self.bar is not None:
+            self.bar.update(units)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self._cm.__exit__(None, None, None)
+            self.bar = None
+
+
+def report_summary(report: IngestReport) -> str:
+    return (
+        f"{len(report.added)} added, {len(report.unchanged)} unchanged, "
+        f"{len(report.failed)} failed; {report.passages} passages in {report.seconds:.1f} s"
+    )
+
+
+def print_report(report: IngestReport) -> int:
+    for what, why in report.failed:
+        fail(f"{what}: {why}")
+    click.echo(report_summary(report))
+    return 1 if report.failed else 0
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--guild", default=None, help="Make the sources visible to this guild only.")
+@click.pass_obj
+@run_async
+async def ingest(ctx: Context, sources: tuple[str, ...], guild: str | None) -> int:
+    """Add files, directories, article URLs, RSS/Atom feed URLs or BEIR corpus.jsonl files."""
+    bar = _Bar()
+    async with await open_library(ctx) as library:
+        try:
+            report = await library.ingest(
+                list(sources), guild=guild, progress=bar.advance, on_plan=bar.start
+            )
+        finally:
+            bar.close()
+    return print_report(report)
+
+
+# --- ask ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--guild", default=None, help="Answer as this guild (its sources and global ones).")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="Passages to return.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default=None,
+    help='JSONL file of {"id", "question"}; prints one JSON object per line.',
+)
+@click.pass_obj
+def ask(
+    ctx: Context,
+    question: str | None,
+    guild: str | None,
+    k: int | None,
+    as_json: bool,
+    batch: str | None,
+) -> None:
+    """Answer QUESTION with the top passages and their citations."""
+    if (question is None) == (batch is None):
+        raise click.UsageError("give either a QUESTION or --batch FILE")
+    if batch is not None:
+        _ask_batch(ctx, batch, guild, k)
+    else:
+        assert question is not None
+        _ask_one(ctx, question, guild, k, as_json)
+
+
+@run_async
+async def _ask_one(ctx: Context, question: str, guild: str | None, k: int | None, as_json: bool) -> int:
+    async with await open_library(ctx) as library:
+        answer = await library.ask(question, guild=guild, k=k)
+    if as_json:
+        click.echo(json.dumps(render.answer_json(answer), ensure_ascii=False))
+    else:
+        click.echo(render.answer_text(answer, ansi=sys.stdout.isatty()))
+    return 0
+
+
+@run_async
+async def _ask_batch(ctx: Context, path: str, guild: str | None, k: int | None) -> int:
+    status = 0
+    async with await open_library(ctx) as library:
+        with click.open_file(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                        raise ValueError('expected an object with a "question" string')
+                except ValueError as exc:
+                    fail(f"{path} line {line_no}: {exc}")
+                    status = 1
+                    continue
+                try:
+                    answer = await library.ask(item["question"], guild=guild, k=k)
+                except BriefbotError as exc:
+                    fail(f"{path} line {line_no}: {exc}")
+                    status = 1
+                    continue
+                out = {"id": item.get("id"), **render.answer_json(answer)}
+                click.echo(json.dumps(out, ensure_ascii=False))
+    return status
+
+
+# --- sources ------------------------------------------------------------------------
+
+
+@main.group()
+def sources() -> None:
+    """List, remove and refresh sources."""
+
+
+@sources.command("list")
+@click.option("--guild", default=None, help="Only what this guild sees (global and its own).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@run_async
+async def sources_list(ctx: Context, guild: str | None, as_json: bool) -> int:
+    """List sources (all of them, or those a guild sees)."""
+    async with await open_library(ctx) as library:
+        items = await library.sources(guild, all_guilds=guild is None)
+        feeds = await library.feeds(guild, all_guilds=guild is None)
+    if as_json:
+        out = render.sources_json(items)
+        out["feeds"] = [
+            {
+                "id": f.id,
+                "url": f.url,
+                "title": f.title,
+                "guild": f.guild,
+                "added_at": render.iso(f.added_at),
+                "last_checked": render.iso(f.last_checked),
+            }
+            for f in feeds
+        ]
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(render.sources_text(items))
+        for f in feeds:
+            scope = f"guild {f.guild}" if f.guild else "global"
+            click.echo(f"{f.id}  feed  {scope}  {f.title or ''} {f.url}".replace("  ", "  ", 1))
+    return 0
+
+
+@sources.command("remove")
+@click.argument("source_id")
+@click.pass_obj
+@run_async
+async def sources_remove(ctx: Context, source_id: str) -> int:
+    """Remove a source (and its passages) or a feed subscription."""
+    async with await open_library(ctx) as library:
+        kind = await library.remove(source_id)
+    click.echo(f"removed {kind} {source_id}")
+    return 0
+
+
+@sources.command("refresh")
+@click.argument("source_id", required=False)
+@click.pass_obj
+@run_async
+async def sources_refresh(ctx: Context, source_id: str | None) -> int:
+    """Re-fetch URL sources and feeds (all, or one); unchanged content is a no-op."""
+    async with await open_library(ctx) as library:
+        report = await library.refresh(source_id)
+    return print_report(report)
+
+
+if __name__ == "__main__":
+    main()

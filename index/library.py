@@ -1,0 +1,578 @@
+"""The library's one entry point: ingest sources, answer questions, manage sources.
+
+`Library` ties the chain together (fetch → extract → passages → store → index →
+search); the CLI and the Discord bot are thin callers of it. CPU work (extraction,
+tokenising, index updates, scoring) runs in threads so an event loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from index import extract, store
+from index.bm25 import PassageIndex
+from index.errors import BriefbotError, ExtractError, FetchError, SourceNotFound, StoreError
+from index.fetch import Fetcher, NotModified
+from index.passages import split_passages
+from index.search import Candidate, plan, rerank
+from index.settings import Settings
+from index.tokenize import fold, tokenize
+from index.types import (
+    Answer,
+    Document,
+    Feed,
+    FeedInfo,
+    Fetched,
+    Hit,
+    IngestReport,
+    SourceInfo,
+)
+
+log = logging.getLogger(__name__)
+
+FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
+MAX_FILE_BYTES = 50_000_000
+CHUNK = 256  # documents stored per transaction (each in its own savepoint)
+
+Progress = Callable[[int, str], None]  # (units done since last call, label)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One unit of ingest input: a file, a URL, or a JSON Lines file (weight = lines)."""
+
+    value: str
+    kind: str  # "file" | "records" | "url"
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document split and tokenised, ready to store."""
+
+    doc: Document
+    content_hash: str
+    passages: list[tuple[str, str]]  # (display text, space-joined index terms)
+    line_hashes: list[str]
+
+
+def source_id(guild: str | None, ref: str) -> str:
+    """Stable id of a source: the same ref in the same guild is the same source."""
+    return hashlib.sha1(f"{guild or ''}\x00{ref}".encode()).hexdigest()[:12]
+
+
+def content_hash(doc: Document) -> str:
+    normalised = " ".join(fold(doc.text).split())
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def plan_inputs(inputs: Sequence[str]) -> tuple[list[Task], list[tuple[str, str]]]:
+    """Expands directories; returns tasks and inputs that fail before any work."""
+    tasks: list[Task] = []
+    failed: list[tuple[str, str]] = []
+    for value in inputs:
+        if value.startswith(("http://", "https://")):
+            tasks.append(Task(value, "url"))
+            continue
+        path = Path(value)
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_TYPES
+            )
+            if not files:
+                failed.append((value, "directory holds no .txt .md .html .htm .pdf .json .jsonl"))
+            tasks.extend(_file_task(p) for p in files)
+        elif path.is_file():
+            tasks.append(_file_task(path))
+        elif "://" in value:
+            failed.append((value, "only http:// and https:// URLs can be ingested"))
+        else:
+            failed.append((value, "no such file or directory"))
+    return tasks, failed
+
+
+def _file_task(path: Path) -> Task:
+    name = os.path.normpath(str(path))
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with path.open("rb") as fh:
+            lines = sum(1 for _ in fh)
+        return Task(name, "records", max(lines, 1))
+    return Task(name, "file")
+
+
+def _read_file(path: str) -> bytes:
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ExtractError(f"{path}: file is {size} bytes, more than {MAX_FILE_BYTES}")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _extract_file(path: str) -> Document:
+    return extract.extract_bytes(_read_file(path), ref=path, filename=path)
+
+
+def _read_records(path: str) -> list[Document | ExtractError]:
+    return list(extract.iter_records(_read_file(path), ref=path))
+
+
+class Library:
+    """briefbot's library API: everything the bot can do, without Discord."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        fetcher: Fetcher,
+        engine: AsyncEngine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.fetcher = fetcher
+        self._engine = engine
+        self.index = PassageIndex()
+        self._loaded = False
+        self._seq = 0
+        self._sync_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Library:
+        """Opens the database (migrating it) and a fetcher; the index loads on first ask."""
+        engine = store.create_engine(settings.database_url)
+        try:
+            await store.migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(settings, store.sessionmaker(engine), Fetcher(settings.fetch), engine)
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    async def __aenter__(self) -> Library:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- index ------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Loads the index on first use, then applies changes other writers logged."""
+        async with self._sync_lock:
+            try:
+                async with self.sessions() as session:
+                    if not self._loaded:
+                        seq = await store.last_change(session)
+                        sources = await store.indexed_sources(session)
+                        items = [(s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources]
+                        await asyncio.to_thread(self.index.add_many, items)
+                        self._seq, self._loaded = seq, True
+                        return
+                    changes = await store.changes_since(session, self._seq)
+                    if not changes:
+                        return
+                    latest: dict[str, str] = {}
+                    for _seq, sid, op in changes:
+                        latest[sid] = op
+                    added = [sid for sid, op in latest.items() if op == "add"]
+                    fresh = {s.source_id: s for s in await store.indexed_sources(session, added)}
+            except SQLAlchemyError as exc:
+                raise StoreError(f"database: {store._reason(exc)}") from exc
+
+            def apply() -> None:
+                for sid in latest:
+                    item = fresh.get(sid)
+                    if item is None:  # removed, or replaced by nothing
+                        self.index.remove_source(sid)
+                    else:
+                        self.index.add(sid, item.guild, item.passage_ids, item.token_lists)
+
+            await asyncio.to_thread(apply)
+            self._seq = changes[-1][0]
+
+    # --- asking -----------------------------------------------------------------
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        guild: str | None = None,
+        k: int | None = None,
+        sources: Collection[str] | None = None,
+    ) -> Answer:
+        """Top-k passages for a question, each with its citation."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise BriefbotError("the question is empty")
+        k = k or self.settings.search.default_k
+        if k < 1:
+            raise BriefbotError(f"k must be at least 1, not {k}")
+        await self.sync()
+        query = plan(question, self.settings.search)
+        searched = self.index.visible_count(guild)
+        if not query.terms:
+            return Answer(question, (), searched, time.perf_counter() - started)
+        depth = max(k, self.settings.search.rerank_depth)
+        found = await asyncio.to_thread(
+            self.index.search, list(query.terms), guild, depth, allowed_sources=sources
+        )
+        async with self.sessions() as session:
+            rows = await store.passages_by_id(session, [pid for pid, _ in found])
+        candidates = [Candidate(pid, score, rows[pid][0].text) for pid, score in found if pid in rows]
+        ranked = rerank(query, candidates, self.settings.search)[:k]
+        hits = tuple(
+            Hit(
+                rank=i,
+                score=r.score,
+                passage_id=str(r.passage_id),
+                text=rows[r.passage_id][0].text,
+                source=store.source_info(rows[r.passage_id][1]),
+                best_sentence=r.best_sentence,
+                terms=tuple(t for t, _ in query.terms),
+            )
+            for i, r in enumerate(ranked, start=1)
+        )
+        return Answer(question, hits, searched, time.perf_counter() - started)
+
+    # --- ingesting --------------------------------------------------------------
+
+    async def ingest(
+        self,
+        inputs: Sequence[str],
+        *,
+        guild: str | None = None,
+        progress: Progress | None = None,
+        on_plan: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Ingests files, directories, article URLs, feed URLs and JSONL corpora.
+
+        Each source is stored completely or not at all; one bad source fails alone.
+        Files are stored in chunks so boilerplate shared by a publisher's articles in
+        one batch is recognised in all of them.
+        """
+        started = time.perf_counter()
+        tasks, failed = plan_inputs(inputs)
+        report = IngestReport(failed=list(failed))
+        if on_plan:
+            on_plan(sum(t.weight for t in tasks))
+        pending: list[Document] = []  # extracted files, stored a chunk at a time
+        for task in tasks:
+            try:
+                if task.kind == "file":
+                    pending.append(await asyncio.to_thread(_extract_file, task.value))
+                    if progress:
+                        progress(1, task.value)
+                    if len(pending) >= CHUNK:
+                        await self._store(pending, guild, report)
+                        pending = []
+                    continue
+                if pending:
+                    await self._store(pending, guild, report)
+                    pending = []
+                await self._ingest_task(task, guild, report, progress)
+            except BriefbotError as exc:
+                report.failed.append((task.value, _strip_ref(str(exc), task.value)))
+                if progress:
+                    progress(task.weight, task.value)
+        if pending:
+            await self._store(pending, guild, report)
+        if self._loaded:
+            await self.sync()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def ingest_bytes(self, body: bytes, *, name: str, guild: str | None = None) -> IngestReport:
+        """Ingests an uploaded file (e.g. a Discord attachment) by its content."""
+        started = time.perf_counter()
+        report = IngestReport()
+        try:
+            doc = await asyncio.to_thread(extract.extract_bytes, body, ref=name, filename=name)
+            await self._store([doc], guild, report)
+        except BriefbotError as exc:
+            report.failed.append((name, _strip_ref(str(exc), name)))
+        if self._loaded:
+            await self.sync()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def _ingest_task(
+        self, task: Task, guild: str | None, report: IngestReport, progress: Progress | None
+    ) -> None:
+        if task.kind == "records":
+            records = await asyncio.to_thread(_read_records, task.value)
+            docs: list[Document] = []
+            for record in records:
+                if isinstance(record, ExtractError):
+                    report.failed.append((task.value, _strip_ref(str(record), task.value)))
+                else:
+                    docs.append(record)
+            for start in range(0, len(docs), CHUNK):
+                chunk = docs[start : start + CHUNK]
+                await self._store(chunk, guild, report)
+                if progress:
+                    progress(len(chunk), task.value)
+            if progress and len(records) - len(docs):
+                progress(len(records) - len(docs), task.value)
+            if not records:
+                raise ExtractError(f"{task.value}: no records")
+        else:
+            await self._ingest_url(task.value, guild, report)
+            if progress:
+                progress(1, task.value)
+
+    async def _ingest_url(self, url: str, guild: str | None, report: IngestReport) -> None:
+        fetched = await self.fetcher.get(url)
+        assert isinstance(fetched, Fetched)  # no conditional headers were sent
+        if extract.is_feed(fetched.body, fetched.content_type):
+            feed = await asyncio.to_thread(extract.parse_feed, fetched.body, url=fetched.url)
+            await self._ingest_feed(url, feed, fetched, guild, report)
+            return
+        doc = await asyncio.to_thread(self._extract_fetched, url, fetched)
+        await self._store([doc], guild, report, etags={doc.ref: fetched})
+
+    @staticmethod
+    def _extract_fetched(ref: str, fetched: Fetched) -> Document:
+        doc = extract.extract_bytes(
+            fetched.body, ref=ref, url=fetched.url, content_type=fetched.content_type
+        )
+        return replace(doc, ref=ref, kind="url", url=doc.url or fetched.url)
+
+    async def _ingest_feed(
+        self, url: str, feed: Feed, fetched: Fetched, guild: str | None, report: IngestReport
+    ) -> None:
+        feed_id = source_id(guild, url)
+        async with self.sessions() as session, session.begin():
+            row = await session.get(store.FeedRow, feed_id) or store.FeedRow(
+                id=feed_id, url=url, guild=guild, added_at=store.utcnow()
+            )
+            row.title, row.etag, row.last_modified = feed.title, fetched.etag, fetched.last_modified
+            row.last_checked, row.last_error = store.utcnow(), None
+            session.add(row)
+            known = await store.feed_entry_refs(session, feed_id)
+        for entry in feed.entries:
+            if entry.link in known:
+                report.unchanged.append(source_id(guild, entry.link))
+                continue
+            try:
+                page = await self.fetcher.get(entry.link)
+                assert isinstance(page, Fetched)
+                doc = await asyncio.to_thread(self._extract_fetched, entry.link, page)
+                if doc.published is None and entry.published is not None:
+                    doc = replace(doc, published=entry.published)
+                if doc.title is None and entry.title:
+                    doc = replace(doc, title=entry.title)
+                await self._store([doc], guild, report, feed_id=feed_id, etags={doc.ref: page})
+            except BriefbotError as exc:
+                report.failed.append((entry.link, _strip_ref(str(exc), entry.link)))
+
+    def _prepare(
+        self, docs: Sequence[Document], seen: dict[tuple[str, str], int]
+    ) -> list[Prepared | tuple[str, str]]:
+        """Boilerplate removal, passages and index terms: the CPU part of storing."""
+        cleaned = extract.remove_recurring(list(docs), seen)
+        out: list[Prepared | tuple[str, str]] = []  # prepared, or (ref, why it failed)
+        p = self.settings.passages
+        for raw, doc in zip(docs, cleaned, strict=True):
+            texts = split_passages(doc.paragraphs, min_words=p.min_words, max_words=p.max_words)
+            if not texts:
+                out.append((doc.ref, "no article text found"))
+                continue
+            title_terms = tokenize(doc.title or "")
+            passages = [(t, " ".join(title_terms + tokenize(t))) for t in texts]
+            if not any(tokens for _, tokens in passages):
+                out.append((doc.ref, "no searchable words"))
+                continue
+            # Lines are counted as extracted, before removal, so boilerplate stays known.
+            lines = [
+                extract.paragraph_key(par)
+                for par in raw.paragraphs
+                if doc.publisher and len(par.split()) < extract.RECURRING_MAX_WORDS
+            ]
+            out.append(Prepared(doc, content_hash(doc), passages, lines))
+        return out
+
+    async def _store(
+        self,
+        docs: Sequence[Document],
+        guild: str | None,
+        report: IngestReport,
+        *,
+        feed_id: str | None = None,
+        etags: dict[str, Fetched] | None = None,
+    ) -> None:
+        publishers = [d.publisher for d in docs if d.publisher]
+        try:
+            async with self.sessions() as session:
+                ids = [source_id(guild, d.ref) for d in docs]
+                seen = await store.publisher_line_counts(session, publishers, ids)
+            prepared = await asyncio.to_thread(self._prepare, docs, seen)
+            async with self.sessions() as session, session.begin():
+                for item in prepared:
+                    if isinstance(item, tuple):
+                        report.failed.append(item)
+                        continue
+                    try:
+                        async with session.begin_nested():
+                            await self._store_one(session, item, guild, feed_id, etags, report)
+                    except SQLAlchemyError as exc:
+                        log.debug("storing %s failed", item.doc.ref, exc_info=True)
+                        report.failed.append((item.doc.ref, f"database: {store._reason(exc)}"))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store._reason(exc)}") from exc
+
+    async def _store_one(
+        self,
+        session: AsyncSession,
+        item: Prepared,
+        guild: str | None,
+        feed_id: str | None,
+        etags: dict[str, Fetched] | None,
+        report: IngestReport,
+    ) -> None:
+        doc = item.doc
+        sid = source_id(guild, doc.ref)
+        existing = await session.get(store.SourceRow, sid)
+        if existing is not None and existing.content_hash == item.content_hash:
+            report.unchanged.append(sid)
+            return
+        duplicate = await store.find_duplicate(session, item.content_hash, guild, sid)
+        if duplicate is not None:
+            log.info("%s has the same content as source %s", doc.ref, duplicate.id)
+            report.unchanged.append(duplicate.id)
+            return
+        now = store.utcnow()
+        fetched = (etags or {}).get(doc.ref)
+        row = store.SourceRow(
+            id=sid,
+            ref=doc.ref,
+            kind=doc.kind,
+            guild=guild,
+            title=doc.title,
+            url=doc.url,
+            publisher=doc.publisher,
+            author=doc.author,
+            published=doc.published,
+            content_hash=item.content_hash,
+            etag=fetched.etag if fetched else None,
+            last_modified=fetched.last_modified if fetched else None,
+            feed_id=feed_id or (existing.feed_id if existing else None),
+            added_at=existing.added_at if existing else now,
+            updated_at=now,
+        )
+        await store.save_source(session, row, item.passages)
+        await store.save_source_lines(session, sid, item.line_hashes)
+        report.added.append(sid)
+        report.passages += len(item.passages)
+
+    # --- managing sources -------------------------------------------------------
+
+    async def sources(self, guild: str | None = None, *, all_guilds: bool = False) -> list[SourceInfo]:
+        """Sources a guild sees (global and its own), or every source."""
+        async with self.sessions() as session:
+            rows = await store.list_sources(session, guild, all_guilds=all_guilds)
+        return [store.source_info(r) for r in rows]
+
+    async def feeds(self, guild: str | None = None, *, all_guilds: bool = False) -> list[FeedInfo]:
+        async with self.sessions() as session:
+            rows = await store.list_feeds(session, guild, all_guilds=all_guilds)
+        return [store.feed_info(r) for r in rows]
+
+    async def remove(self, source_or_feed_id: str, *, guild: str | None = None) -> str:
+        """Removes a source (its passages too) or a feed subscription; returns what it was.
+
+        With a guild, only that guild's own sources can be removed.
+        """
+        async with self.sessions() as session, session.begin():
+            row = await session.get(store.SourceRow, source_or_feed_id)
+            if row is not None and (guild is None or row.guild == guild):
+                await store.delete_source(session, row.id)
+                kind = "source"
+            else:
+                feed = await session.get(store.FeedRow, source_or_feed_id)
+                if feed is None or (guild is not None and feed.guild != guild):
+                    raise SourceNotFound(f"no source or feed with id {source_or_feed_id!r}")
+                await store.delete_feed(session, feed.id)
+                kind = "feed"
+        if self._loaded:
+            await self.sync()
+        return kind
+
+    async def refresh(self, source_or_feed_id: str | None = None) -> IngestReport:
+        """Re-fetches URL sources and feeds (and re-reads files); unchanged means no work."""
+        started = time.perf_counter()
+        report = IngestReport()
+        async with self.sessions() as session:
+            if source_or_feed_id is None:
+                sources = await store.list_sources(session, None, all_guilds=True)
+                feeds = await store.list_feeds(session, None, all_guilds=True)
+            else:
+                one = await session.get(store.SourceRow, source_or_feed_id)
+                feed = await session.get(store.FeedRow, source_or_feed_id)
+                if one is None and feed is None:
+                    raise SourceNotFound(f"no source or feed with id {source_or_feed_id!r}")
+                sources = [one] if one else []
+                feeds = [feed] if feed else []
+        for feed in feeds:
+            await self._refresh_feed(feed, report)
+        for row in sources:
+            await self._refresh_source(row, report)
+        if self._loaded:
+            await self.sync()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def _refresh_source(self, row: store.SourceRow, report: IngestReport) -> None:
+        try:
+            if row.kind == "url":
+                got = await self.fetcher.get(row.ref, etag=row.etag, last_modified=row.last_modified)
+                if isinstance(got, NotModified):
+                    report.unchanged.append(row.id)
+                    return
+                doc = await asyncio.to_thread(self._extract_fetched, row.ref, got)
+                await self._store([doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got})
+            elif row.kind == "file" and os.path.isfile(row.ref):
+                doc = await asyncio.to_thread(_extract_file, row.ref)
+                await self._store([doc], row.guild, report)
+            else:  # corpus records and vanished files cannot be re-read
+                report.unchanged.append(row.id)
+        except BriefbotError as exc:
+            report.failed.append((row.ref, _strip_ref(str(exc), row.ref)))
+
+    async def _refresh_feed(self, feed: store.FeedRow, report: IngestReport) -> None:
+        try:
+            got = await self.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+            if isinstance(got, NotModified):
+                async with self.sessions() as session, session.begin():
+                    row = await session.get(store.FeedRow, feed.id)
+                    if row is not None:
+                        row.last_checked, row.last_error = store.utcnow(), None
+                return
+            parsed = await asyncio.to_thread(extract.parse_feed, got.body, url=got.url)
+            await self._ingest_feed(feed.url, parsed, got, feed.guild, report)
+        except BriefbotError as exc:
+            report.failed.append((feed.url, _strip_ref(str(exc), feed.url)))
+            async with self.sessions() as session, session.begin():
+                row = await session.get(store.FeedRow, feed.id)
+                if row is not None:
+                    row.last_checked, row.last_error = store.utcnow(), str(exc)
+
+
+def _strip_ref(message: str, ref: str) -> str:
+    """Error messages name their input; the report pairs them with it, so drop the echo."""
+    prefix = f"{ref}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+

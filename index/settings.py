@@ -1,0 +1,47 @@
+"""Typed settings the library needs; the application loads them from TOML/env."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_USER_AGENT = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Limits for fetching admin-supplied URLs."""
+
+    allow_private_networks: bool = False
+    timeout: float = 20.0  # seconds for the whole request, redirects included
+    max_bytes: int = 10_000_000  # response bodies are cut (and refused) past this
+    max_redirects: int = 5
+    allowed_ports: tuple[int, ...] = ()  # besides 80 and 443
+    user_agent: str = DEFAULT_USER_AGENT
+
+
+@dataclass(frozen=True, slots=True)
+class PassageSettings:
+    """Passage windows: paragraphs joined to at least min_words, never past max_words."""
+
+    min_words: int = 40
+    max_words: int = 150
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """Ranking knobs; BM25 itself is fixed to BM25Okapi (k1 1.5, b 0.75, epsilon 0.25)."""
+
+    default_k: int = 5
+    expansion_weight: float = 0.35  # weight of lexicon expansion terms vs the user's terms
+    question_type_weight: float = 0.25  # light who/when/where re-ranking feature
+    rerank_depth: int = 50  # candidates the features look at
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the library takes from configuration."""
+
+    database_url: str = "sqlite+aiosqlite:///briefbot.db"
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    passages: PassageSettings = field(default_factory=PassageSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)

@@ -1,0 +1,390 @@
+"""Database: ORM models, engine set-up and the queries the library needs.
+
+The database is the source of truth (sources, passages and their index terms, a change
+log); the in-memory search index is derived from it. Functions take a session; callers
+open one short session per command or job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from index.errors import StoreError
+from index.types import FeedInfo, SourceInfo
+
+log = logging.getLogger(__name__)
+
+# SQLite needs INTEGER (not BIGINT) for an autoincrementing rowid primary key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FeedRow(Base):
+    """An RSS/Atom subscription; its entries are stored as sources."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    guild: Mapped[str | None] = mapped_column(String(32), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_checked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceRow(Base):
+    """One article: where it came from, what a citation shows, and its content hash."""
+
+    __tablename__ = "sources"
+    __table_args__ = (Index("ix_sources_content_hash", "content_hash"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ref: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    guild: Mapped[str | None] = mapped_column(String(32), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[date | None] = mapped_column(Date)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    feed_id: Mapped[str | None] = mapped_column(
+        String(16), ForeignKey("feeds.id", ondelete="SET NULL"), index=True
+    )
+    passage_count: Mapped[int] = mapped_column(Integer, default=0)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PassageRow(Base):
+    """A passage as displayed, and the index terms it is searched by (title included)."""
+
+    __tablename__ = "passages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("sources.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[str] = mapped_column(Text)  # space-joined index terms
+
+
+class ChangeRow(Base):
+    """Append-only log of index changes, so every process can follow the database."""
+
+    __tablename__ = "changes"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(16))
+    op: Mapped[str] = mapped_column(String(8))  # "add" (or replace) | "remove"
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SourceLineRow(Base):
+    """Short paragraphs a source carried (hashed): lines many sources of one publisher
+    share are boilerplate. Deleted with their source, so counts follow removals."""
+
+    __tablename__ = "source_lines"
+
+    source_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_hash: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+# --- engine -------------------------------------------------------------------------
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and real transactions."""
+    is_sqlite = url.startswith("sqlite")
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        kwargs["connect_args"] = {"timeout": 30}
+    engine = create_async_engine(url, **kwargs)
+    if is_sqlite:
+        _sqlite_recipe(engine)
+    return engine
+
+
+def _sqlite_recipe(engine: AsyncEngine) -> None:
+    """SQLAlchemy's documented recipe: we emit BEGIN so reads and writes are one unit."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not _is_memory(engine):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _is_memory(engine: AsyncEngine) -> bool:
+    database = engine.url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in str(engine.url)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Brings the schema to the newest migration (runs on every start, cheap when current)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"database {engine.url.render_as_string()}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --- queries ------------------------------------------------------------------------
+
+
+def visible(column: Any, guild: str | None) -> Any:
+    """A guild sees global rows and its own; no guild sees global rows only."""
+    if guild is None:
+        return column.is_(None)
+    return or_(column.is_(None), column == guild)
+
+
+def source_info(row: SourceRow) -> SourceInfo:
+    return SourceInfo(
+        id=row.id,
+        ref=row.ref,
+        title=row.title,
+        url=row.url,
+        publisher=row.publisher,
+        published=row.published,
+        guild=row.guild,
+        passages=row.passage_count,
+        added_at=row.added_at,
+        kind=row.kind,
+        feed_id=row.feed_id,
+    )
+
+
+def feed_info(row: FeedRow) -> FeedInfo:
+    return FeedInfo(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        guild=row.guild,
+        added_at=row.added_at,
+        last_checked=row.last_checked,
+    )
+
+
+async def last_change(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.max(ChangeRow.seq)))) or 0
+
+
+async def changes_since(session: AsyncSession, seq: int) -> list[tuple[int, str, str]]:
+    rows = await session.execute(
+        select(ChangeRow.seq, ChangeRow.source_id, ChangeRow.op)
+        .where(ChangeRow.seq > seq)
+        .order_by(ChangeRow.seq)
+    )
+    return [(r.seq, r.source_id, r.op) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedSource:
+    """What the search index needs of one source."""
+
+    source_id: str
+    guild: str | None
+    passage_ids: list[int]
+    token_lists: list[list[str]]
+
+
+async def indexed_sources(
+    session: AsyncSession, source_ids: Sequence[str] | None = None
+) -> list[IndexedSource]:
+    """Index terms of all passages (or of some sources), grouped by source."""
+    query = (
+        select(PassageRow.id, PassageRow.source_id, PassageRow.tokens, SourceRow.guild)
+        .join(SourceRow, SourceRow.id == PassageRow.source_id)
+        .order_by(PassageRow.source_id, PassageRow.id)
+    )
+    if source_ids is not None:
+        query = query.where(PassageRow.source_id.in_(list(source_ids)))
+    out: list[IndexedSource] = []
+    current: IndexedSource | None = None
+    for pid, sid, tokens, guild in (await session.execute(query)).all():
+        if current is None or current.source_id != sid:
+            current = IndexedSource(sid, guild, [], [])
+            out.append(current)
+        current.passage_ids.append(pid)
+        current.token_lists.append(tokens.split())
+    return out
+
+
+async def passages_by_id(
+    session: AsyncSession, passage_ids: Iterable[int]
+) -> dict[int, tuple[PassageRow, SourceRow]]:
+    ids = list(passage_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(PassageRow, SourceRow)
+        .join(SourceRow, SourceRow.id == PassageRow.source_id)
+        .where(PassageRow.id.in_(ids))
+    )
+    return {p.id: (p, s) for p, s in rows.all()}
+
+
+async def list_sources(session: AsyncSession, guild: str | None, *, all_guilds: bool) -> list[SourceRow]:
+    query = select(SourceRow).order_by(SourceRow.added_at, SourceRow.id)
+    if not all_guilds:
+        query = query.where(visible(SourceRow.guild, guild))
+    return list((await session.scalars(query)).all())
+
+
+async def list_feeds(session: AsyncSession, guild: str | None, *, all_guilds: bool) -> list[FeedRow]:
+    query = select(FeedRow).order_by(FeedRow.added_at, FeedRow.id)
+    if not all_guilds:
+        query = query.where(visible(FeedRow.guild, guild))
+    return list((await session.scalars(query)).all())
+
+
+async def find_duplicate(
+    session: AsyncSession, content_hash: str, guild: str | None, exclude_id: str
+) -> SourceRow | None:
+    """A source with the same content that this guild already sees."""
+    return await session.scalar(
+        select(SourceRow)
+        .where(SourceRow.content_hash == content_hash)
+        .where(visible(SourceRow.guild, guild))
+        .where(SourceRow.id != exclude_id)
+        .limit(1)
+    )
+
+
+async def save_source(
+    session: AsyncSession, row: SourceRow, passages: Sequence[tuple[str, str]]
+) -> None:
+    """Writes a source and all its passages, replacing what it had; caller commits."""
+    await session.execute(delete(PassageRow).where(PassageRow.source_id == row.id))
+    row.passage_count = len(passages)
+    await session.merge(row)
+    await session.flush()  # the source row must exist before its passages (foreign key)
+    session.add_all(
+        PassageRow(source_id=row.id, ordinal=i, text=text, tokens=tokens)
+        for i, (text, tokens) in enumerate(passages)
+    )
+    session.add(ChangeRow(source_id=row.id, op="add"))
+
+
+async def delete_source(session: AsyncSession, source_id: str) -> bool:
+    result = await session.execute(delete(SourceRow).where(SourceRow.id == source_id))
+    if not result.rowcount:
+        return False
+    # Passages go by ON DELETE CASCADE; delete explicitly too, in case a driver ignores it.
+    await session.execute(delete(PassageRow).where(PassageRow.source_id == source_id))
+    session.add(ChangeRow(source_id=source_id, op="remove"))
+    return True
+
+
+async def feed_entry_refs(session: AsyncSession, feed_id: str) -> set[str]:
+    rows = await session.scalars(select(SourceRow.ref).where(SourceRow.feed_id == feed_id))
+    return set(rows.all())
+
+
+async def delete_feed(session: AsyncSession, feed_id: str) -> bool:
+    await session.execute(update(SourceRow).where(SourceRow.feed_id == feed_id).values(feed_id=None))
+    result = await session.execute(delete(FeedRow).where(FeedRow.id == feed_id))
+    return bool(result.rowcount)
+
+
+async def publisher_line_counts(
+    session: AsyncSession, publishers: Iterable[str], exclude: Iterable[str]
+) -> dict[tuple[str, str], int]:
+    """(publisher, line hash) → how many stored sources carry it, leaving out `exclude`."""
+    names = sorted(set(publishers))
+    if not names:
+        return {}
+    query = (
+        select(SourceRow.publisher, SourceLineRow.line_hash, func.count())
+        .join(SourceRow, SourceRow.id == SourceLineRow.source_id)
+        .where(SourceRow.publisher.in_(names))
+        .group_by(SourceRow.publisher, SourceLineRow.line_hash)
+    )
+    excluded = sorted(set(exclude))
+    if excluded:
+        query = query.where(SourceLineRow.source_id.not_in(excluded))
+    rows = await session.execute(query)
+    return {(publisher, line): n for publisher, line, n in rows.all()}
+
+
+async def save_source_lines(session: AsyncSession, source_id: str, line_hashes: Iterable[str]) -> None:
+    await session.execute(delete(SourceLineRow).where(SourceLineRow.source_id == source_id))
+    session.add_all(SourceLineRow(source_id=source_id, line_hash=h) for h in sorted(set(line_hashes)))

@@ -1,0 +1,124 @@
+"""Plain data passed along the chain source → fetch → extract → passages → store → search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One HTTP response body, already size-capped and checked for safety."""
+
+    url: str  # final URL after redirects
+    status: int
+    content_type: str | None
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An extracted article: clean paragraphs plus what a citation needs."""
+
+    ref: str  # BEIR _id, URL, or file path the article came from
+    title: str | None
+    paragraphs: tuple[str, ...]
+    url: str | None = None
+    publisher: str | None = None
+    author: str | None = None
+    published: date | None = None
+    kind: str = "file"  # file | url | beir | feed-entry
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One item of an RSS/Atom feed: where its article lives."""
+
+    link: str
+    title: str | None = None
+    published: date | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A parsed RSS/Atom feed."""
+
+    url: str
+    title: str | None
+    entries: tuple[FeedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A stored source as users see it in listings and citations."""
+
+    id: str
+    ref: str
+    title: str | None
+    url: str | None
+    publisher: str | None
+    published: date | None
+    guild: str | None
+    passages: int
+    added_at: datetime
+    kind: str = "file"
+    feed_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """A feed subscription: its entries become sources."""
+
+    id: str
+    url: str
+    title: str | None
+    guild: str | None
+    added_at: datetime
+    last_checked: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked passage with its citation."""
+
+    rank: int
+    score: float
+    passage_id: str
+    text: str
+    source: SourceInfo
+    best_sentence: tuple[int, int] | None = None  # char span of the best-matching sentence
+    terms: tuple[str, ...] = ()  # surface forms in the passage that matched the query
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Ranked passages for one question, and how much was searched."""
+
+    question: str
+    hits: tuple[Hit, ...]
+    searched: int = 0  # passages visible to the asker
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one ingest run did, source by source."""
+
+    added: list[str] = field(default_factory=list)  # source ids
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+    passages: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: IngestReport) -> None:
+        self.added += other.added
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.passages += other.passages

@@ -1,0 +1,680 @@
+"""Fetcher: limits on a real loopback server, and refusals that happen before any connection."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import time
+import zlib
+
+import httpx
+import pytest
+
+from index.errors import FetchError, UnsafeURLError
+from index.fetch import DEFAULT_ACCEPT, Fetcher, NotModified, check_url, is_public_address
+from index.settings import FetchSettings
+from index.types import Fetched
+
+PUBLIC_IP = "93.184.216.34"
+NAMES = {
+    "public.test": [PUBLIC_IP],
+    "v6.test": ["2606:4700::1111"],
+    "localhost": ["127.0.0.1", "::1"],
+    "loopback.test": ["127.0.0.1"],
+    "mixed.test": [PUBLIC_IP, "10.0.0.1"],
+    "mapped.test": ["::ffff:192.168.0.1"],
+    "metadata.test": ["169.254.169.254"],
+}
+
+
+class FakeResolver:
+    """Answers from NAMES (or a given table) and records every lookup."""
+
+    def __init__(self, names: dict[str, list[str]] | None = None) -> None:
+        self.names = NAMES if names is None else names
+        self.calls: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls.append((host, port))
+        if host not in self.names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return self.names[host]
+
+
+class ForbiddenTransport(httpx.AsyncBaseTransport):
+    """Fails the test if anything reaches the connection layer."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        pytest.fail(f"request reached the transport: {request.method} {request.url}")
+
+
+class Recorder:
+    """httpx.MockTransport handler that records requests and answers from a route table."""
+
+    def __init__(self, routes: dict[str, httpx.Response] | None = None) -> None:
+        self.routes = routes or {}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.routes.get(request.url.path, httpx.Response(200, content=b"<p>public</p>"))
+
+
+def private_ok(**kw) -> FetchSettings:
+    return FetchSettings(allow_private_networks=True, **kw)
+
+
+# --- fetching from the loopback server (allow_private_networks=True) ---
+
+
+async def test_fetches_page_with_metadata(http_server):
+    """A 200 page comes back with body, final URL, content type, ETag and Last-Modified."""
+    lm = "Wed, 21 Oct 2015 07:28:00 GMT"
+    http_server.route("/page", "<p>hello</p>", headers={"ETag": '"v1"', "Last-Modified": lm})
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/page"))
+    assert got == Fetched(
+        url=http_server.url("/page"),
+        status=200,
+        content_type="text/html; charset=utf-8",
+        body=b"<p>hello</p>",
+        etag='"v1"',
+        last_modified=lm,
+    )
+
+
+async def test_sends_user_agent_and_default_accept(http_server):
+    """Requests carry the configured User-Agent and the default Accept header."""
+    http_server.route("/page", "x")
+    async with Fetcher(private_ok(user_agent="testbot/1")) as fetcher:
+        await fetcher.get(http_server.url("/page"))
+    headers = http_server.requests[0].headers
+    assert headers["user-agent"] == "testbot/1"
+    assert headers["accept"] == DEFAULT_ACCEPT
+
+
+async def test_sends_custom_accept(http_server):
+    """An explicit accept argument replaces the default Accept header."""
+    http_server.route("/feed", "x")
+    async with Fetcher(private_ok()) as fetcher:
+        await fetcher.get(http_server.url("/feed"), accept="application/rss+xml")
+    assert http_server.requests[0].headers["accept"] == "application/rss+xml"
+
+
+async def test_host_header_keeps_name_when_connecting_to_address(http_server):
+    """Fetching by name sends Host name:port and reports the URL with the name."""
+    http_server.route("/page", "x")
+    url = f"http://localhost:{http_server.port}/page"
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(url)
+    assert isinstance(got, Fetched)
+    assert got.url == url
+    assert http_server.requests[0].headers["host"] == f"localhost:{http_server.port}"
+
+
+async def test_proxy_environment_is_ignored(http_server, monkeypatch):
+    """HTTP(S)_PROXY cannot route requests around the address checks."""
+    http_server.route("/page", "x")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, http_server.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with Fetcher(private_ok()) as fetcher:
+        await fetcher.get(f"http://localhost:{http_server.port}/page")
+    # A proxied request would arrive in absolute form (GET http://host/page).
+    assert [r.path for r in http_server.requests] == ["/page"]
+
+
+async def test_follows_relative_redirect(http_server):
+    """A relative Location is resolved against the current URL and the final URL reported."""
+    http_server.redirect("/old/a", "../new/b", status=301)
+    http_server.route("/new/b", "moved")
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/old/a"))
+    assert isinstance(got, Fetched)
+    assert (got.url, got.body) == (http_server.url("/new/b"), b"moved")
+
+
+async def test_follows_redirects_up_to_limit(http_server):
+    """Exactly max_redirects redirects are followed."""
+    for i in range(3):
+        http_server.redirect(f"/r{i}", f"/r{i + 1}")
+    http_server.redirect("/r3", http_server.url("/end"), status=307)
+    http_server.route("/end", "end")
+    async with Fetcher(private_ok(max_redirects=4)) as fetcher:
+        got = await fetcher.get(http_server.url("/r0"))
+    assert isinstance(got, Fetched)
+    assert got.url == http_server.url("/end")
+
+
+async def test_redirect_loop_stops_at_limit(http_server):
+    """A redirect loop raises FetchError after max_redirects hops."""
+    http_server.redirect("/loop", "/loop")
+    url = http_server.url("/loop")
+    async with Fetcher(private_ok(max_redirects=3)) as fetcher:
+        with pytest.raises(FetchError, match="more than 3 redirects") as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: more than 3 redirects"
+    assert http_server.hits("/loop") == 4
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410, 500, 503])
+async def test_error_status_raises(http_server, status):
+    """A non-2xx final status raises FetchError naming the URL and the status."""
+    http_server.route("/page", "nope", status=status)
+    url = http_server.url("/page")
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: HTTP {status}"
+    assert not isinstance(caught.value, UnsafeURLError)
+
+
+async def test_redirect_without_location_is_an_error(http_server):
+    """A 302 with no Location is a bad status, not a redirect."""
+    http_server.route("/page", status=302)
+    url = http_server.url("/page")
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError, match="HTTP 302"):
+            await fetcher.get(url)
+
+
+async def test_error_after_redirect_names_both_urls(http_server):
+    """An error status after a redirect names the requested URL and where it led."""
+    http_server.redirect("/old", "/gone")
+    url, gone = http_server.url("/old"), http_server.url("/gone")
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url} (redirected to {gone}): HTTP 404"
+
+
+async def test_not_modified_with_conditional_headers(http_server):
+    """A 304 answer to a conditional GET returns NotModified; both validators are sent."""
+    lm = "Wed, 21 Oct 2015 07:28:00 GMT"
+    http_server.handle(
+        "/page",
+        lambda req: http_server.Reply(304 if req.headers.get("if-none-match") == '"v1"' else 200),
+    )
+    url = http_server.url("/page")
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(url, etag='"v1"', last_modified=lm)
+    assert got == NotModified(url=url)
+    headers = http_server.requests[0].headers
+    assert (headers["if-none-match"], headers["if-modified-since"]) == ('"v1"', lm)
+
+
+async def test_not_modified_with_last_modified_only(http_server):
+    """If-Modified-Since alone is a conditional GET too."""
+    http_server.route("/page", status=304)
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/page"), last_modified="x")
+    assert isinstance(got, NotModified)
+    assert "if-none-match" not in http_server.requests[0].headers
+
+
+async def test_unconditional_304_is_an_error(http_server):
+    """A 304 nobody asked for is a bad status."""
+    http_server.route("/page", status=304)
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError, match="HTTP 304"):
+            await fetcher.get(http_server.url("/page"))
+
+
+@pytest.mark.parametrize("send_length", [True, False], ids=["content-length", "streamed"])
+async def test_oversized_body_refused(http_server, send_length):
+    """A body past max_bytes raises FetchError, with or without Content-Length."""
+    http_server.route("/big", b"x" * 5000, send_length=send_length)
+    url = http_server.url("/big")
+    async with Fetcher(private_ok(max_bytes=4096)) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: response larger than 4096 bytes"
+
+
+async def test_body_at_limit_accepted(http_server):
+    """A body of exactly max_bytes is accepted."""
+    http_server.route("/page", b"x" * 4096, send_length=False)
+    async with Fetcher(private_ok(max_bytes=4096)) as fetcher:
+        got = await fetcher.get(http_server.url("/page"))
+    assert isinstance(got, Fetched)
+    assert len(got.body) == 4096
+
+
+async def test_gzip_body_decoded(http_server):
+    """A gzip Content-Encoding is decoded."""
+    http_server.route("/page", "<p>zipped</p>" * 100, gzip=True)
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/page"))
+    assert isinstance(got, Fetched)
+    assert got.body == b"<p>zipped</p>" * 100
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+async def test_deflate_body_decoded(http_server, wbits):
+    """deflate is decoded both with and without the zlib wrapper."""
+    packer = zlib.compressobj(wbits=wbits)
+    body = packer.compress(b"<p>deflated</p>" * 100) + packer.flush()
+    http_server.route("/page", body, headers={"Content-Encoding": "deflate"})
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/page"))
+    assert isinstance(got, Fetched)
+    assert got.body == b"<p>deflated</p>" * 100
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    return gzip.compress(bytes(50_000_000), compresslevel=9)
+
+
+async def test_gzip_bomb_refused_by_decoded_size(http_server, gzip_bomb):
+    """50 MB of gzipped zeros (a small download) is cut at max_bytes decoded bytes."""
+    http_server.route("/bomb", gzip_bomb, headers={"Content-Encoding": "gzip"})
+    url = http_server.url("/bomb")
+    assert len(gzip_bomb) < 1_000_000
+    async with Fetcher(private_ok(max_bytes=1_000_000)) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: response larger than 1000000 bytes"
+
+
+async def test_stacked_encodings_refused(http_server):
+    """gzip inside gzip (a bomb's ratio squared) is refused rather than decoded."""
+    body = gzip.compress(gzip.compress(b"x" * 1000))
+    http_server.route("/page", body, headers={"Content-Encoding": "gzip, gzip"})
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError, match="unsupported content encoding"):
+            await fetcher.get(http_server.url("/page"))
+
+
+async def test_corrupt_gzip_is_fetch_error(http_server):
+    """A body that is not the gzip it claims raises FetchError."""
+    http_server.route("/page", b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError, match="bad gzip body"):
+            await fetcher.get(http_server.url("/page"))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"delay": 5.0}, {"trickle": 0.2, "chunk_size": 1}],
+    ids=["slow-headers", "slow-body"],
+)
+async def test_slow_response_times_out(http_server, reply):
+    """The whole fetch, body included, stops at settings.timeout."""
+    http_server.route("/slow", "0123456789" * 10, **reply)
+    url = http_server.url("/slow")
+    started = time.monotonic()
+    async with Fetcher(private_ok(timeout=0.5)) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: timed out after 0.5 s"
+    assert time.monotonic() - started < 3
+
+
+async def test_timeout_covers_redirects(http_server):
+    """Time spent on earlier hops counts against the same limit."""
+    http_server.route("/a", status=302, headers={"Location": "/b"}, delay=0.3)
+    http_server.route("/b", "late", delay=0.3)
+    async with Fetcher(private_ok(timeout=0.5)) as fetcher:
+        with pytest.raises(FetchError, match=r"timed out after 0\.5 s"):
+            await fetcher.get(http_server.url("/a"))
+
+
+async def test_connection_refused_is_one_line_fetch_error():
+    """A closed port raises FetchError naming the URL, in one line."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    async with Fetcher(private_ok()) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    message = str(caught.value)
+    assert message.startswith(f"{url}: cannot connect (")
+    assert "\n" not in message
+    assert not isinstance(caught.value, UnsafeURLError)
+
+
+async def test_unresolvable_name_is_fetch_error():
+    """A name the resolver does not know raises FetchError naming it."""
+    async with Fetcher(
+        FetchSettings(), resolver=FakeResolver(), transport=ForbiddenTransport()
+    ) as fetcher:
+        with pytest.raises(FetchError, match=r"cannot resolve nowhere\.test"):
+            await fetcher.get("http://nowhere.test/")
+
+
+# --- refusals (allow_private_networks=False) ---
+
+HOSTILE = [
+    "http://127.0.0.1:{port}/",
+    "http://localhost:{port}/",
+    "http://LOCALHOST:{port}/",
+    "http://0.0.0.0:{port}/",
+    "http://[::]:{port}/",
+    "http://[::1]:{port}/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/",
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://198.18.0.1/",
+    "http://224.0.0.1/",
+    "http://255.255.255.255/",
+    "http://2130706433:{port}/",
+    "http://0177.0.0.1:{port}/",
+    "http://0x7f000001:{port}/",
+    "http://0x7f.1:{port}/",
+    "http://127.1:{port}/",
+    "http://127.0.0.1.:{port}/",
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://[::ffff:7f00:1]:{port}/",
+    "http://[::127.0.0.1]:{port}/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::]/",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+    "http://[fe80::1]/",
+    "http://[fc00::1]/",
+    "http://loopback.test:{port}/",
+    "http://mixed.test/",
+    "http://mapped.test/",
+    "http://metadata.test/",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:{port}/_x",
+    "ftp://public.test/",
+    "javascript:alert(1)",
+    "//public.test/",
+    "http://example.com@127.0.0.1:{port}/",
+    "http://user:pass@public.test/",
+    "http://public.test:22/",
+    "https://public.test:6379/",
+    "http://:80/",
+    "http://public.test:99999/",
+]
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+async def test_hostile_url_refused_before_connecting(http_server, template):
+    """Private, loopback, odd-spelled and non-http URLs raise UnsafeURLError; nothing is sent."""
+    http_server.route("/", "secret")
+    url = template.format(port=http_server.port)
+    transport = ForbiddenTransport()
+    # The loopback server's port is allowed, so 127.0.0.1:port is refused for its address.
+    settings = FetchSettings(allowed_ports=(http_server.port,))
+    async with Fetcher(settings, resolver=FakeResolver(), transport=transport) as fetcher:
+        with pytest.raises(UnsafeURLError) as caught:
+            await fetcher.get(url)
+    message = str(caught.value)
+    assert message.startswith("refused ")
+    assert "\n" not in message
+    assert transport.calls == 0
+    assert http_server.hits() == 0
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://127.0.0.1:{port}/",
+        "http://localhost:{port}/",
+        "http://2130706433:{port}/",
+        "http://127.1:{port}/",
+        "http://[::ffff:127.0.0.1]:{port}/",
+    ],
+)
+async def test_loopback_refused_with_real_resolver_and_transport(http_server, template):
+    """With the default resolver and transport, loopback URLs never reach the server."""
+    http_server.route("/", "secret")
+    url = template.format(port=http_server.port)
+    async with Fetcher(FetchSettings(allowed_ports=(http_server.port,))) as fetcher:
+        with pytest.raises(UnsafeURLError):
+            await fetcher.get(url)
+    assert http_server.hits() == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://10.0.0.1/",
+            "refused http://10.0.0.1/: address 10.0.0.1 is private "
+            "(set [fetch] allow_private_networks to allow)",
+        ),
+        (
+            "http://loopback.test/x",
+            "refused http://loopback.test/x: address 127.0.0.1 is loopback "
+            "(set [fetch] allow_private_networks to allow)",
+        ),
+        (
+            "http://[::ffff:7f00:1]/",
+            "refused http://[::ffff:7f00:1]/: address ::ffff:7f00:1 is an IPv4-mapped form of "
+            "127.0.0.1, which is loopback (set [fetch] allow_private_networks to allow)",
+        ),
+        (
+            "http://mapped.test/",
+            "refused http://mapped.test/: address ::ffff:192.168.0.1 is an IPv4-mapped form of "
+            "192.168.0.1, which is private (set [fetch] allow_private_networks to allow)",
+        ),
+        (
+            "http://public.test:22/",
+            "refused http://public.test:22/: port 22 is not allowed "
+            "(add it to [fetch] allowed_ports)",
+        ),
+        (
+            "file:///etc/passwd",
+            "refused file:///etc/passwd: scheme 'file'; only http and https are fetched",
+        ),
+        (
+            "http://example.com@127.0.0.1/",
+            "refused http://example.com@127.0.0.1/: credentials (user@) in URLs are not allowed",
+        ),
+    ],
+)
+async def test_refusal_message_names_url_and_reason(url, message):
+    """Refusals are one line naming the URL and why."""
+    async with Fetcher(
+        FetchSettings(), resolver=FakeResolver(), transport=ForbiddenTransport()
+    ) as fetcher:
+        with pytest.raises(UnsafeURLError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == message
+
+
+async def test_public_address_is_connected_to_directly():
+    """The checked address is what gets connected to; Host and SNI keep the name."""
+    recorder = Recorder()
+    resolver = FakeResolver()
+    async with Fetcher(
+        FetchSettings(), resolver=resolver, transport=httpx.MockTransport(recorder)
+    ) as fetcher:
+        got = await fetcher.get("https://public.test/page?q=1#frag")
+    assert isinstance(got, Fetched)
+    assert got.url == "https://public.test/page?q=1#frag"
+    assert got.body == b"<p>public</p>"
+    (request,) = recorder.requests
+    assert str(request.url) == f"https://{PUBLIC_IP}/page?q=1"
+    assert request.headers["host"] == "public.test"
+    assert request.extensions["sni_hostname"] == "public.test"
+    assert resolver.calls == [("public.test", 443)]
+
+
+async def test_public_ipv6_address_is_bracketed_and_port_kept():
+    """An IPv6 address goes in brackets; a non-default port stays in URL and Host."""
+    recorder = Recorder()
+    async with Fetcher(
+        FetchSettings(allowed_ports=(8443,)),
+        resolver=FakeResolver(),
+        transport=httpx.MockTransport(recorder),
+    ) as fetcher:
+        await fetcher.get("https://v6.test:8443/")
+    (request,) = recorder.requests
+    assert str(request.url) == "https://[2606:4700::1111]:8443/"
+    assert request.headers["host"] == "v6.test:8443"
+
+
+async def test_plain_http_has_no_sni_extension():
+    """SNI is only set for https."""
+    recorder = Recorder()
+    async with Fetcher(
+        FetchSettings(), resolver=FakeResolver(), transport=httpx.MockTransport(recorder)
+    ) as fetcher:
+        await fetcher.get("http://public.test/")
+    assert "sni_hostname" not in recorder.requests[0].extensions
+
+
+async def test_each_hop_resolved_exactly_once():
+    """Every URL in a redirect chain is resolved once, and never again for the connection."""
+    recorder = Recorder({"/a": httpx.Response(302, headers={"Location": "https://v6.test/b"})})
+    resolver = FakeResolver()
+    async with Fetcher(
+        FetchSettings(), resolver=resolver, transport=httpx.MockTransport(recorder)
+    ) as fetcher:
+        got = await fetcher.get("http://public.test/a")
+    assert isinstance(got, Fetched)
+    assert got.url == "https://v6.test/b"
+    assert resolver.calls == [("public.test", 80), ("v6.test", 443)]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:{port}/",
+        "http://localhost:{port}/",
+        "http://[::1]:{port}/",
+        "http://2130706433:{port}/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:{port}/",
+        "http://public.test:22/",
+    ],
+)
+async def test_redirect_to_private_address_refused(http_server, location):
+    """A public server redirecting to a private target is refused before connecting."""
+    http_server.route("/", "secret")
+    target = location.format(port=http_server.port)
+    recorder = Recorder({"/": httpx.Response(302, headers={"Location": target})})
+    settings = FetchSettings(allowed_ports=(http_server.port,))
+    async with Fetcher(
+        settings, resolver=FakeResolver(), transport=httpx.MockTransport(recorder)
+    ) as fetcher:
+        with pytest.raises(UnsafeURLError):
+            await fetcher.get("http://public.test/")
+    assert len(recorder.requests) == 1
+    assert http_server.hits() == 0
+
+
+async def test_allowed_ports_setting_permits_port():
+    """A port listed in allowed_ports is fetched."""
+    recorder = Recorder()
+    async with Fetcher(
+        FetchSettings(allowed_ports=(8080,)),
+        resolver=FakeResolver(),
+        transport=httpx.MockTransport(recorder),
+    ) as fetcher:
+        got = await fetcher.get("http://public.test:8080/")
+    assert isinstance(got, Fetched)
+    assert recorder.requests[0].headers["host"] == "public.test:8080"
+
+
+# --- pure functions ---
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://Example.COM/x", ("http", "example.com", 80)),
+        ("HTTPS://example.com/", ("https", "example.com", 443)),
+        ("https://example.com:8443/", ("https", "example.com", 8443)),
+        ("http://[2606:4700::1111]/", ("http", "2606:4700::1111", 80)),
+        ("https://bücher.de/", ("https", "xn--bcher-kva.de", 443)),
+        ("http://2130706433/", ("http", "2130706433", 80)),
+    ],
+)
+def test_check_url_accepts(url, expected):
+    """check_url returns scheme, ASCII host and effective port."""
+    assert check_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/",
+        "data:text/html,hi",
+        "example.com/page",
+        "http://user@example.com/",
+        "http://:pw@example.com/",
+        "http:///path",
+        "http://example.com:99999/",
+        "http://exa mple.com/",
+        "http://0177.0.0.1/",
+        "http://[::1/",
+        "http://x\n.com/",
+    ],
+)
+def test_check_url_refuses(url):
+    """check_url raises UnsafeURLError for bad schemes, credentials, hosts and ports."""
+    with pytest.raises(UnsafeURLError, match=r"^refused "):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("8.8.8.8", True),
+        ("93.184.216.34", True),
+        ("1.1.1.1", True),
+        ("2606:4700::1111", True),
+        ("2a00:1450:4001:82a::200e", True),
+        ("::ffff:8.8.8.8", True),
+        ("64:ff9b::808:808", True),
+        ("2002:808:808::", True),
+        ("127.0.0.1", False),
+        ("127.255.255.254", False),
+        ("10.0.0.1", False),
+        ("172.16.0.1", False),
+        ("172.31.255.255", False),
+        ("192.168.1.1", False),
+        ("100.64.0.1", False),
+        ("100.127.255.255", False),
+        ("169.254.169.254", False),
+        ("169.254.1.1", False),
+        ("0.0.0.0", False),
+        ("0.1.2.3", False),
+        ("224.0.0.1", False),
+        ("239.255.255.250", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("192.0.2.1", False),
+        ("198.18.0.1", False),
+        ("::", False),
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::127.0.0.1", False),
+        ("64:ff9b::7f00:1", False),
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b:1::a00:1", False),
+        ("2002:7f00:1::", False),
+        ("2002:a00:1::", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),
+        ("fd00:ec2::254", False),
+        ("fc00::1", False),
+        ("fe80::1", False),
+        ("fe80::1%eth0", False),
+        ("fec0::1", False),
+        ("ff02::1", False),
+        ("2001:db8::1", False),
+        ("not an ip", False),
+        ("", False),
+    ],
+)
+def test_is_public_address(ip, public):
+    """Only globally routable unicast addresses, in any embedding, count as public."""
+    assert is_public_address(ip) is public
