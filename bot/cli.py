@@ -186,7 +186,9 @@ def ask(
 
 
 @run_async
-async def _ask_one(ctx: Context, question: str, guild: str | None, k: int | None, as_json: bool) -> int:
+async def _ask_one(
+    ctx: Context, question: str, guild: str | None, k: int | None, as_json: bool
+) -> int:
     async with await open_library(ctx) as library:
         answer = await library.ask(question, guild=guild, k=k)
     if as_json:

@@ -89,7 +89,9 @@ def load_settings(config_path: str | None = None, database_url: str | None = Non
     for key in data:
         if key not in (*sections, "database"):
             raise ConfigError(f"{origin}: unknown section [{key}]")
-    parsed = {name: _section(name, cls, data.get(name, {}), origin) for name, cls in sections.items()}
+    parsed = {
+        name: _section(name, cls, data.get(name, {}), origin) for name, cls in sections.items()
+    }
     db = data.get("database", {})
     if not isinstance(db, dict) or set(db) - {"url"}:
         raise ConfigError(f"{origin}: [database] takes only url")

@@ -64,7 +64,11 @@ def citation(source: SourceInfo) -> str:
     """`Publisher — Title (YYYY-MM-DD) URL-or-path`, leaving out what is unknown."""
     head = " — ".join(part for part in (source.publisher, source.title) if part)
     if source.published:
-        head = f"{head} ({source.published.isoformat()})" if head else f"({source.published.isoformat()})"
+        head = (
+            f"{head} ({source.published.isoformat()})"
+            if head
+            else f"({source.published.isoformat()})"
+        )
     where = source.url or source.ref
     return f"{head} {where}" if head else where
 

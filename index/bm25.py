@@ -457,9 +457,14 @@ class PassageIndex:
         *,
         allowed_sources: Collection[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Top-k (passage_id, score > 0), best first, ties by passage id.
+        """Top-k (passage_id, score) of passages holding a query term, best first.
 
-        allowed_sources filters results only: statistics stay those of everything visible.
+        Scores can be negative: BM25Okapi floors the idf of terms in over half the
+        passages at epsilon × mean idf, which is negative in a corpus of one or two
+        passages; such a passage still matches, it just ranks below positive ones.
+        Passages whose score is exactly 0 (terms of idf 0) are left out. Ties go by
+        passage id. allowed_sources filters results only: statistics stay those of
+        everything visible.
         """
         snap = self._snap
         plan = self._plan(snap, terms, guild)
@@ -478,7 +483,7 @@ class PassageIndex:
             rows, scores = _score_segment(seg, coefs, avgdl)
             if rows.size == 0:
                 continue
-            keep = _visible(seg.part[rows], code) & (scores > 0)
+            keep = _visible(seg.part[rows], code) & (scores != 0)
             if allowed is not None:
                 keep &= np.isin(seg.src[rows], allowed)
             found_pids.append(seg.pids[rows[keep]])

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from index import extract, store
 from index.bm25 import PassageIndex
-from index.errors import BriefbotError, ExtractError, FetchError, SourceNotFound, StoreError
+from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
 from index.passages import split_passages
 from index.search import Candidate, plan, rerank
@@ -177,7 +177,9 @@ class Library:
                     if not self._loaded:
                         seq = await store.last_change(session)
                         sources = await store.indexed_sources(session)
-                        items = [(s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources]
+                        items = [
+                            (s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources
+                        ]
                         await asyncio.to_thread(self.index.add_many, items)
                         self._seq, self._loaded = seq, True
                         return
@@ -232,7 +234,9 @@ class Library:
         )
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
-        candidates = [Candidate(pid, score, rows[pid][0].text) for pid, score in found if pid in rows]
+        candidates = [
+            Candidate(pid, score, rows[pid][0].text) for pid, score in found if pid in rows
+        ]
         ranked = rerank(query, candidates, self.settings.search)[:k]
         hits = tuple(
             Hit(
@@ -295,7 +299,9 @@ class Library:
         report.seconds = time.perf_counter() - started
         return report
 
-    async def ingest_bytes(self, body: bytes, *, name: str, guild: str | None = None) -> IngestReport:
+    async def ingest_bytes(
+        self, body: bytes, *, name: str, guild: str | None = None
+    ) -> IngestReport:
         """Ingests an uploaded file (e.g. a Discord attachment) by its content."""
         started = time.perf_counter()
         report = IngestReport()
@@ -480,7 +486,9 @@ class Library:
 
     # --- managing sources -------------------------------------------------------
 
-    async def sources(self, guild: str | None = None, *, all_guilds: bool = False) -> list[SourceInfo]:
+    async def sources(
+        self, guild: str | None = None, *, all_guilds: bool = False
+    ) -> list[SourceInfo]:
         """Sources a guild sees (global and its own), or every source."""
         async with self.sessions() as session:
             rows = await store.list_sources(session, guild, all_guilds=all_guilds)
@@ -538,12 +546,16 @@ class Library:
     async def _refresh_source(self, row: store.SourceRow, report: IngestReport) -> None:
         try:
             if row.kind == "url":
-                got = await self.fetcher.get(row.ref, etag=row.etag, last_modified=row.last_modified)
+                got = await self.fetcher.get(
+                    row.ref, etag=row.etag, last_modified=row.last_modified
+                )
                 if isinstance(got, NotModified):
                     report.unchanged.append(row.id)
                     return
                 doc = await asyncio.to_thread(self._extract_fetched, row.ref, got)
-                await self._store([doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got})
+                await self._store(
+                    [doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got}
+                )
             elif row.kind == "file" and os.path.isfile(row.ref):
                 doc = await asyncio.to_thread(_extract_file, row.ref)
                 await self._store([doc], row.guild, report)
@@ -575,4 +587,3 @@ def _strip_ref(message: str, ref: str) -> str:
     """Error messages name their input; the report pairs them with it, so drop the echo."""
     prefix = f"{ref}: "
     return message[len(prefix) :] if message.startswith(prefix) else message
-

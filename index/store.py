@@ -302,14 +302,18 @@ async def passages_by_id(
     return {p.id: (p, s) for p, s in rows.all()}
 
 
-async def list_sources(session: AsyncSession, guild: str | None, *, all_guilds: bool) -> list[SourceRow]:
+async def list_sources(
+    session: AsyncSession, guild: str | None, *, all_guilds: bool
+) -> list[SourceRow]:
     query = select(SourceRow).order_by(SourceRow.added_at, SourceRow.id)
     if not all_guilds:
         query = query.where(visible(SourceRow.guild, guild))
     return list((await session.scalars(query)).all())
 
 
-async def list_feeds(session: AsyncSession, guild: str | None, *, all_guilds: bool) -> list[FeedRow]:
+async def list_feeds(
+    session: AsyncSession, guild: str | None, *, all_guilds: bool
+) -> list[FeedRow]:
     query = select(FeedRow).order_by(FeedRow.added_at, FeedRow.id)
     if not all_guilds:
         query = query.where(visible(FeedRow.guild, guild))
@@ -360,7 +364,9 @@ async def feed_entry_refs(session: AsyncSession, feed_id: str) -> set[str]:
 
 
 async def delete_feed(session: AsyncSession, feed_id: str) -> bool:
-    await session.execute(update(SourceRow).where(SourceRow.feed_id == feed_id).values(feed_id=None))
+    await session.execute(
+        update(SourceRow).where(SourceRow.feed_id == feed_id).values(feed_id=None)
+    )
     result = await session.execute(delete(FeedRow).where(FeedRow.id == feed_id))
     return bool(result.rowcount)
 
@@ -385,6 +391,10 @@ async def publisher_line_counts(
     return {(publisher, line): n for publisher, line, n in rows.all()}
 
 
-async def save_source_lines(session: AsyncSession, source_id: str, line_hashes: Iterable[str]) -> None:
+async def save_source_lines(
+    session: AsyncSession, source_id: str, line_hashes: Iterable[str]
+) -> None:
     await session.execute(delete(SourceLineRow).where(SourceLineRow.source_id == source_id))
-    session.add_all(SourceLineRow(source_id=source_id, line_hash=h) for h in sorted(set(line_hashes)))
+    session.add_all(
+        SourceLineRow(source_id=source_id, line_hash=h) for h in sorted(set(line_hashes))
+    )

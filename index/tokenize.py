@@ -16,22 +16,41 @@ import Stemmer
 # Short on purpose: BM25's idf already discounts common words, and long lists drop
 # words that matter in this domain ("against", "between", "over").
 STOPWORDS: frozenset[str] = frozenset(
-    """a an and are as at be been but by for from had has have he her his i if in into is it
-    its it's me my of on or our she so than that the their them then there these they this
-    those to was we were will with you your do does did can could would should shall may might
-    s t d ll re ve m o y not no""".split()
+    """
+    a an and are as at be been but by for from had has
+    have he her his i if in into is it its it's me my
+    of on or our she so than that the their them then there these
+    they this those to was we were will with you your do does did
+    can could would should shall may might s t d ll re ve m
+    o y not no
+    """.split()
 )
 
 # Words that say what kind of answer is wanted but never occur in the answer itself.
 QUESTION_WORDS: frozenset[str] = frozenset(
-    "who whom whose what which when where why how whats whos".split()
+    """
+    who whom whose what which when where why how whats whos
+    """.split()
 )
 
 # Negotiation lexicon: each group holds words that answer for one another. A question
 # term pulls in the other members of its groups at a lower weight.
 LEXICON: tuple[tuple[str, ...], ...] = (
-    ("attend", "attended", "attendee", "meet", "meeting", "met", "include", "included",
-     "participate", "participant", "join", "delegation", "present"),
+    (
+        "attend",
+        "attended",
+        "attendee",
+        "meet",
+        "meeting",
+        "met",
+        "include",
+        "included",
+        "participate",
+        "participant",
+        "join",
+        "delegation",
+        "present",
+    ),
     ("talks", "talk", "negotiation", "negotiate", "discussion", "discuss"),
     ("deal", "agreement", "accord", "pact", "treaty", "settlement"),
     ("ceasefire", "truce", "armistice"),

@@ -83,7 +83,9 @@ async def test_changed_article_replaces_its_passages(library: Library, tmp_path:
     path.write_text(article("Geneva round", "Negotiators met in Geneva about grain. " + FILLER))
     await library.ingest([str(path)])
     assert (await library.ask("grain Geneva")).hits
-    path.write_text(article("Geneva round", "Negotiators met in Geneva about fertiliser. " + FILLER))
+    path.write_text(
+        article("Geneva round", "Negotiators met in Geneva about fertiliser. " + FILLER)
+    )
     report = await library.ingest([str(path)])
     assert len(report.added) == 1
     hits = (await library.ask("grain")).hits
@@ -97,26 +99,42 @@ async def test_guild_sees_global_and_own_sources_only(library: Library, tmp_path
     """Guild 1 sees global and guild-1 sources; never guild 2's; no guild sees global only."""
     for name, guild in (("global", None), ("one", "1"), ("two", "2")):
         path = tmp_path / f"{name}.txt"
-        path.write_text(article(f"Ceasefire talks {name}", f"The {name} envoy discussed the ceasefire. " + FILLER))
+        path.write_text(
+            article(
+                f"Ceasefire talks {name}", f"The {name} envoy discussed the ceasefire. " + FILLER
+            )
+        )
         await library.ingest([str(path)], guild=guild)
+
     def titles(answer):
         return {hit.source.title for hit in answer.hits}
+
     assert titles(await library.ask("ceasefire envoy", guild="1", k=10)) == {
-        "Ceasefire talks global", "Ceasefire talks one"}
+        "Ceasefire talks global",
+        "Ceasefire talks one",
+    }
     assert titles(await library.ask("ceasefire envoy", guild="2", k=10)) == {
-        "Ceasefire talks global", "Ceasefire talks two"}
+        "Ceasefire talks global",
+        "Ceasefire talks two",
+    }
     assert titles(await library.ask("ceasefire envoy", k=10)) == {"Ceasefire talks global"}
 
 
 async def test_scores_are_bm25okapi_over_visible_passages(library: Library, tmp_path: Path):
     """With no expansion or re-ranking, scores equal rank-bm25 over what the guild sees."""
     lib = Library(
-        Settings(database_url=library.settings.database_url,
-                 search=library.settings.search.__class__(expansion_weight=0, question_type_weight=0)),
-        library.sessions, library.fetcher,
+        Settings(
+            database_url=library.settings.database_url,
+            search=library.settings.search.__class__(expansion_weight=0, question_type_weight=0),
+        ),
+        library.sessions,
+        library.fetcher,
     )
     docs = {
-        None: ["Talks in Miami on the peace plan. " + FILLER, "Sanctions relief was raised. " + FILLER],
+        None: [
+            "Talks in Miami on the peace plan. " + FILLER,
+            "Sanctions relief was raised. " + FILLER,
+        ],
         "7": ["The Miami delegation included envoys. " + FILLER],
         "8": ["Secret plan for Miami. " + FILLER],
     }
@@ -126,16 +144,21 @@ async def test_scores_are_bm25okapi_over_visible_passages(library: Library, tmp_
             path.write_text(article(f"Report {guild} {i}", body))
             await lib.ingest([str(path)], guild=guild)
     async with lib.sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT p.tokens, s.guild FROM passages p JOIN sources s ON s.id = p.source_id "
-            "ORDER BY p.id"))).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT p.tokens, s.guild FROM passages p JOIN sources s ON s.id = p.source_id "
+                    "ORDER BY p.id"
+                )
+            )
+        ).all()
     visible = [r.tokens.split() for r in rows if r.guild in (None, "7")]
     oracle = BM25Okapi(visible)
     question = "Miami peace plan delegation"
-    expected = sorted(oracle.get_scores(tokenize(question)), reverse=True)
+    expected = sorted((s for s in oracle.get_scores(tokenize(question)) if s != 0), reverse=True)
     got = [hit.score for hit in (await lib.ask(question, guild="7", k=10)).hits]
-    assert got == pytest.approx([s for s in expected if s > 0][: len(got)], abs=1e-6)
-    assert len(got) == sum(1 for s in expected if s > 0)
+    assert len(got) == len(expected) == 3
+    assert got == pytest.approx(expected, abs=1e-6)
 
 
 async def test_second_process_sees_new_sources(library: Library, db_url: str, tmp_path: Path):
@@ -178,27 +201,40 @@ async def test_database_failure_leaves_nothing_half_written(library: Library, tm
     good = tmp_path / "good.txt"
     good.write_text(article("Good report", "Envoys met in Istanbul. " + FILLER))
     bad = tmp_path / "bad.txt"
-    bad.write_text(article("Bad report", "Envoys met in Doha. " + FILLER, "POISON paragraph. " + FILLER))
+    bad.write_text(
+        article("Bad report", "Envoys met in Doha. " + FILLER, "POISON paragraph. " + FILLER)
+    )
     async with library.sessions() as session, session.begin():
         if library.settings.database_url.startswith("sqlite"):
-            await session.execute(text(
-                "CREATE TRIGGER poison BEFORE INSERT ON passages WHEN NEW.text LIKE '%POISON%' "
-                "BEGIN SELECT RAISE(ABORT, 'poisoned passage'); END"))
+            await session.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON passages WHEN NEW.text LIKE '%POISON%' "
+                    "BEGIN SELECT RAISE(ABORT, 'poisoned passage'); END"
+                )
+            )
         else:
-            await session.execute(text(
-                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.text LIKE '%POISON%' THEN RAISE EXCEPTION 'poisoned passage'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql"))
-            await session.execute(text(
-                "CREATE TRIGGER poison BEFORE INSERT ON passages FOR EACH ROW EXECUTE FUNCTION poison()"))
+            await session.execute(
+                text(
+                    "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.text LIKE '%POISON%' THEN RAISE EXCEPTION 'poisoned passage'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            await session.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON passages "
+                    "FOR EACH ROW EXECUTE FUNCTION poison()"
+                )
+            )
     report = await library.ingest([str(bad), str(good)])
     assert [ref for ref, _ in report.failed] == [str(bad)]
     assert "poisoned passage" in report.failed[0][1]
     titles = [s.title for s in await library.sources()]
     assert titles == ["Good report"]
     async with library.sessions() as session:
-        orphans = await session.scalar(text(
-            "SELECT count(*) FROM passages WHERE source_id NOT IN (SELECT id FROM sources)"))
+        orphans = await session.scalar(
+            text("SELECT count(*) FROM passages WHERE source_id NOT IN (SELECT id FROM sources)")
+        )
         changes = await session.scalar(text("SELECT count(*) FROM changes"))
     assert orphans == 0 and changes == 1
     assert [h.source.title for h in (await library.ask("envoys", k=10)).hits] == ["Good report"]
@@ -208,9 +244,14 @@ async def test_recurring_publisher_lines_are_dropped(library: Library, tmp_path:
     """A line carried by three articles of one publisher is boilerplate and not indexed."""
     promo = "Follow Example Wire on every platform for breaking updates."
     for i, city in enumerate(("Riyadh", "Ankara", "Vienna")):
-        (tmp_path / f"{i}.txt").write_text(article(
-            f"Talks in {city}", f"Delegations gathered in {city} on Monday. " + FILLER, promo,
-            byline="By Example Wire | Updated: March 3, 2026"))
+        (tmp_path / f"{i}.txt").write_text(
+            article(
+                f"Talks in {city}",
+                f"Delegations gathered in {city} on Monday. " + FILLER,
+                promo,
+                byline="By Example Wire | Updated: March 3, 2026",
+            )
+        )
     report = await library.ingest([str(tmp_path)])
     assert len(report.added) == 3
     answer = await library.ask("breaking updates platform", k=10)
@@ -226,5 +267,6 @@ async def test_empty_question_is_an_error(library: Library):
 def test_source_ids_are_stable():
     """The same ref in the same guild always gets the same 12-hex id."""
     from index.library import source_id
+
     assert source_id(None, "a") == source_id(None, "a") != source_id("1", "a")
     assert re.fullmatch(r"[0-9a-f]{12}", source_id(None, "a"))

@@ -1,0 +1,318 @@
+"""The `briefbot` CLI end to end, as a subprocess, on real files, SQLite and loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = "examples/corpus"
+SAMPLE = "examples/corpus/ani-2025-12-21-miami-talks.txt"
+FIXTURES = ROOT / "tests" / "fixtures"
+MIAMI = "who attended the Miami talks?"
+TITLE = "Ukraine peace talks in Miami 'constructive', says Russian envoy Dmitriev"
+
+
+class Briefbot:
+    """Runs `python -m bot.cli` from the repository root with its own database."""
+
+    def __init__(self, db: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFBOT_")}
+        self.env["BRIEFBOT_DATABASE_URL"] = db
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def cli(sqlite_url: str) -> Briefbot:
+    return Briefbot(sqlite_url)
+
+
+def assert_one_error_line(result, *needles: str) -> None:
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert errors and all(line.startswith("error: ") for line in errors), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+
+
+def test_ingest_then_ask_json_answers_miami(cli: Briefbot):
+    """The sample corpus answers "who attended the Miami talks?" with the right citation."""
+    ingest = cli("ingest", CORPUS)
+    assert ingest.returncode == 0, ingest.stderr
+    assert ingest.stdout.startswith("1 added, 0 unchanged, 0 failed; ")
+    result = cli("ask", MIAMI, "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer) == {"question", "results"} and answer["question"] == MIAMI
+    top = answer["results"][0]
+    assert set(top) == {"rank", "score", "passage_id", "text", "source"}
+    assert top["rank"] == 1 and isinstance(top["score"], float)
+    assert isinstance(top["passage_id"], str)
+    assert all(name in top["text"] for name in ("Dmitriev", "Witkoff", "Kushner"))
+    assert top["source"] == {
+        "id": top["source"]["id"],
+        "ref": SAMPLE,
+        "title": TITLE,
+        "url": None,
+        "publisher": "ANI",
+        "published": "2025-12-21",
+    }
+    assert len(answer["results"]) == 5
+
+
+def test_human_answer_marks_sentence_and_cites(cli: Briefbot):
+    """Human output: rank and score, best sentence marked, `[n] Publisher — Title (date) path`."""
+    cli("ingest", CORPUS)
+    result = cli("ask", MIAMI, "-k", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1. score ")
+    assert "**The meeting included Dmitriev" in result.stdout
+    assert f"   [1] ANI — {TITLE} (2025-12-21) {SAMPLE}" in lines
+    assert any(line.startswith("2. score ") for line in lines)
+
+
+def test_batch_answers_every_question(cli: Briefbot, tmp_path: Path):
+    """`ask --batch` writes one JSON object per question, carrying its id."""
+    cli("ingest", CORPUS)
+    batch = tmp_path / "q.jsonl"
+    questions = [
+        {"id": "a", "question": MIAMI},
+        {"id": 7, "question": "Budapest Memorandum"},
+        {"id": "c", "question": "zzzz qqqq"},
+    ]
+    batch.write_text("\n".join(json.dumps(q) for q in questions) + "\n")
+    result = cli("ask", "--batch", str(batch), "-k", "3")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", 7, "c"]
+    assert "Witkoff" in out[0]["results"][0]["text"]
+    assert "Budapest" in out[1]["results"][0]["text"]
+    assert out[2]["results"] == []
+    assert all(len(o["results"]) <= 3 for o in out)
+
+
+def test_one_bad_source_fails_alone(cli: Briefbot, tmp_path: Path):
+    """A missing path fails with one error line naming it; the others are ingested; exit 1."""
+    missing = str(tmp_path / "nope.txt")
+    result = cli("ingest", missing, CORPUS)
+    assert_one_error_line(result, missing, "no such file")
+    assert result.stdout.startswith("1 added, 0 unchanged, 1 failed;")
+    listed = json.loads(cli("sources", "list", "--json").stdout)
+    assert [s["ref"] for s in listed["sources"]] == [SAMPLE]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ask",),
+        ("ask", "x", "-k", "0"),
+        ("ingest",),
+        ("frobnicate",),
+        ("ask", "x", "--batch", "/nonexistent"),
+    ],
+)
+def test_usage_errors_exit_2(cli: Briefbot, args: tuple[str, ...]):
+    """Wrong usage exits 2 with click's usage message."""
+    result = cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_sources_list_remove(cli: Briefbot):
+    """`sources list --json` has the documented shape; `sources remove` deletes."""
+    cli("ingest", CORPUS)
+    listed = json.loads(cli("sources", "list", "--json").stdout)
+    (source,) = listed["sources"]
+    assert set(source) >= {
+        "id",
+        "ref",
+        "title",
+        "url",
+        "publisher",
+        "published",
+        "passages",
+        "guild",
+        "added_at",
+    }
+    assert source["passages"] > 3 and source["guild"] is None and source["publisher"] == "ANI"
+    removed = cli("sources", "remove", source["id"])
+    assert removed.returncode == 0 and source["id"] in removed.stdout
+    assert json.loads(cli("sources", "list", "--json").stdout)["sources"] == []
+    assert json.loads(cli("ask", MIAMI, "--json").stdout)["results"] == []
+    assert_one_error_line(cli("sources", "remove", source["id"]), source["id"])
+
+
+def test_guild_sources_are_listed_per_guild(cli: Briefbot, tmp_path: Path):
+    """`--guild` ingests for one guild; listings and answers of other guilds leave it out."""
+    (tmp_path / "g.txt").write_text(
+        "Guild-only memo\n\nThe envoys met in Abu Dhabi to discuss a prisoner exchange and the "
+        "schedule of the next round, officials said after the meeting ended late on Tuesday.\n"
+    )
+    assert cli("ingest", str(tmp_path / "g.txt"), "--guild", "42").returncode == 0
+    cli("ingest", CORPUS)
+    mine = json.loads(cli("sources", "list", "--guild", "42", "--json").stdout)["sources"]
+    other = json.loads(cli("sources", "list", "--guild", "43", "--json").stdout)["sources"]
+    assert {s["guild"] for s in mine} == {None, "42"}
+    assert {s["guild"] for s in other} == {None}
+    assert (
+        json.loads(cli("ask", "Abu Dhabi prisoner", "--guild", "43", "--json").stdout)["results"]
+        == []
+    )
+    hits = json.loads(cli("ask", "Abu Dhabi prisoner", "--guild", "42", "--json").stdout)["results"]
+    assert hits and hits[0]["source"]["title"] == "Guild-only memo"
+
+
+def test_beir_corpus_lines_are_sources(cli: Briefbot):
+    """Each line of a BEIR corpus.jsonl is a source whose ref is its _id."""
+    result = cli("ingest", str(FIXTURES / "scifact-corpus-head.jsonl"))
+    assert result.returncode == 0, result.stderr
+    refs = [s["ref"] for s in json.loads(cli("sources", "list", "--json").stdout)["sources"]]
+    ids = [
+        json.loads(line)["_id"]
+        for line in (FIXTURES / "scifact-corpus-head.jsonl").read_text().splitlines()
+    ]
+    assert sorted(refs) == sorted(ids)
+
+
+def test_config_file_errors_name_the_setting(cli: Briefbot, tmp_path: Path):
+    """An unknown setting in the config file is an error naming it."""
+    config = tmp_path / "briefbot.toml"
+    config.write_text("[search]\ndefault_kk = 3\n")
+    assert_one_error_line(cli("--config", str(config), "ask", MIAMI), "default_kk")
+
+
+def test_db_option_beats_environment(cli: Briefbot, tmp_path: Path):
+    """--db wins over BRIEFBOT_DATABASE_URL."""
+    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    cli("--db", other, "ingest", CORPUS)
+    assert json.loads(cli("ask", MIAMI, "--json").stdout)["results"] == []
+    assert json.loads(cli("--db", other, "ask", MIAMI, "--json").stdout)["results"]
+
+
+def test_config_file_sets_database(cli: Briefbot, tmp_path: Path):
+    """[database] url in the config file is used when neither --db nor the env var is set."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "cfg.db"}"\n')
+    env_less = Briefbot("unused")
+    del env_less.env["BRIEFBOT_DATABASE_URL"]
+    assert env_less("--config", str(config), "ingest", CORPUS).returncode == 0
+    assert (tmp_path / "cfg.db").exists()
+
+
+# --- URLs and feeds on a loopback server -----------------------------------------------
+
+ALLOW = {"BRIEFBOT_ALLOW_PRIVATE_NETWORKS": "1"}
+
+
+def article_page(title: str, body: str) -> str:
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
+    return (
+        f"<html><head><title>{title}</title><meta property='og:site_name' content='Loop News'>"
+        f"<meta property='article:published_time' content='2026-01-05T10:00:00Z'></head>"
+        f"<body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{paragraphs}</article>"
+        f"<footer>© Loop News</footer></body></html>"
+    )
+
+
+STORY = (
+    "Negotiators from both delegations met in Geneva on Monday to discuss a framework for a "
+    "ceasefire along the eastern front, officials said after the session ended.\n\n"
+    "The talks included envoys from the United States and Turkey, who proposed a monitoring "
+    "mission and a timetable for prisoner exchanges over the coming weeks."
+)
+
+
+def test_url_refused_unless_private_networks_allowed(cli: Briefbot, http_server):
+    """A loopback URL is refused before connecting unless the setting allows it."""
+    http_server.route("/story", article_page("Geneva round", STORY), headers={"ETag": '"v1"'})
+    url = http_server.url("/story")
+    assert_one_error_line(cli("ingest", url), url, "refused")
+    assert http_server.hits() == 0
+    ok = cli("ingest", url, env=ALLOW)
+    assert ok.returncode == 0, ok.stderr
+    (source,) = json.loads(cli("sources", "list", "--json").stdout)["sources"]
+    assert source["ref"] == url and source["title"] == "Geneva round"
+    assert source["publisher"] == "Loop News" and source["published"] == "2026-01-05"
+
+
+def test_refresh_unchanged_url_is_a_no_op(cli: Briefbot, http_server):
+    """Refreshing an unchanged page sends a conditional GET and changes nothing."""
+    http_server.handle(
+        "/story",
+        lambda req: (
+            http_server.Reply(304)
+            if req.headers.get("if-none-match") == '"v1"'
+            else http_server.Reply(
+                200, article_page("Geneva round", STORY), headers={"ETag": '"v1"'}
+            )
+        ),
+    )
+    cli("ingest", http_server.url("/story"), env=ALLOW)
+    result = cli("sources", "refresh", env=ALLOW)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0 added, 1 unchanged, 0 failed")
+    assert http_server.requests[-1].headers.get("if-none-match") == '"v1"'
+
+
+def rss(server, links: list[str]) -> str:
+    items = "".join(
+        f"<item><title>Story {i}</title><link>{server.url(link)}</link>"
+        f"<pubDate>Mon, 0{i + 1} Jun 2026 10:00:00 GMT</pubDate></item>"
+        for i, link in enumerate(links)
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>Loop feed</title>"
+        f"<link>{server.url('/')}</link>{items}</channel></rss>"
+    )
+
+
+def test_feed_entries_are_ingested_and_refreshed(cli: Briefbot, http_server):
+    """A feed URL ingests each entry's article; refresh fetches only new entries."""
+    cities = ["Geneva", "Istanbul", "Doha"]
+    for city in cities:
+        http_server.route(
+            f"/{city}", article_page(f"Talks in {city}", STORY.replace("Geneva", city))
+        )
+    http_server.route(
+        "/feed", rss(http_server, ["/Geneva", "/Istanbul"]), content_type="application/rss+xml"
+    )
+    first = cli("ingest", http_server.url("/feed"), env=ALLOW)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("2 added, 0 unchanged, 0 failed")
+    listed = json.loads(cli("sources", "list", "--json").stdout)
+    assert sorted(s["title"] for s in listed["sources"]) == ["Talks in Geneva", "Talks in Istanbul"]
+    assert [f["url"] for f in listed["feeds"]] == [http_server.url("/feed")]
+    http_server.route(
+        "/feed",
+        rss(http_server, ["/Geneva", "/Istanbul", "/Doha"]),
+        content_type="application/rss+xml",
+    )
+    again = cli("sources", "refresh", listed["feeds"][0]["id"], env=ALLOW)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("1 added, 2 unchanged, 0 failed")
+    assert http_server.hits("/Geneva") == 1 and http_server.hits("/Doha") == 1
+    hits = json.loads(cli("ask", "Doha ceasefire", "--json").stdout)["results"]
+    assert hits[0]["source"]["title"] == "Talks in Doha"
+
+
+def test_unreachable_url_fails_with_one_line(cli: Briefbot, http_server):
+    """A 404 page fails alone with an error naming the URL."""
+    url = http_server.url("/missing")
+    assert_one_error_line(cli("ingest", url, CORPUS, env=ALLOW), url, "404")
