@@ -426,63 +426,94 @@ class Library:
                 ids = [source_id(guild, d.ref) for d in docs]
                 seen = await store.publisher_line_counts(session, publishers, ids)
             prepared = await asyncio.to_thread(self._prepare, docs, seen)
-            async with self.sessions() as session, session.begin():
-                for item in prepared:
-                    if isinstance(item, tuple):
-                        report.failed.append(item)
-                        continue
-                    try:
-                        async with session.begin_nested():
-                            await self._store_one(session, item, guild, feed_id, etags, report)
-                    except SQLAlchemyError as exc:
-                        log.debug("storing %s failed", item.doc.ref, exc_info=True)
-                        report.failed.append((item.doc.ref, f"database: {store._reason(exc)}"))
         except SQLAlchemyError as exc:
             raise StoreError(f"database: {store._reason(exc)}") from exc
+        items: list[Prepared] = []
+        for item in prepared:
+            if isinstance(item, tuple):
+                report.failed.append(item)
+            else:
+                items.append(item)
+        await self._write(items, guild, report, feed_id, etags)
 
-    async def _store_one(
+    async def _write(
+        self,
+        items: Sequence[Prepared],
+        guild: str | None,
+        report: IngestReport,
+        feed_id: str | None,
+        etags: dict[str, Fetched] | None,
+    ) -> None:
+        """Stores a chunk in one transaction; if that fails, source by source to isolate it."""
+        if not items:
+            return
+        outcome = IngestReport()
+        try:
+            async with self.sessions() as session, session.begin():
+                await self._write_chunk(session, items, guild, feed_id, etags, outcome)
+        except SQLAlchemyError as exc:
+            if len(items) > 1:
+                for item in items:
+                    await self._write([item], guild, report, feed_id, etags)
+                return
+            log.debug("storing %s failed", items[0].doc.ref, exc_info=True)
+            report.failed.append((items[0].doc.ref, f"database: {store._reason(exc)}"))
+            return
+        report.merge(outcome)
+
+    async def _write_chunk(
         self,
         session: AsyncSession,
-        item: Prepared,
+        items: Sequence[Prepared],
         guild: str | None,
         feed_id: str | None,
         etags: dict[str, Fetched] | None,
         report: IngestReport,
     ) -> None:
-        doc = item.doc
-        sid = source_id(guild, doc.ref)
-        existing = await session.get(store.SourceRow, sid)
-        if existing is not None and existing.content_hash == item.content_hash:
-            report.unchanged.append(sid)
-            return
-        duplicate = await store.find_duplicate(session, item.content_hash, guild, sid)
-        if duplicate is not None:
-            log.info("%s has the same content as source %s", doc.ref, duplicate.id)
-            report.unchanged.append(duplicate.id)
-            return
-        now = store.utcnow()
-        fetched = (etags or {}).get(doc.ref)
-        row = store.SourceRow(
-            id=sid,
-            ref=doc.ref,
-            kind=doc.kind,
-            guild=guild,
-            title=doc.title,
-            url=doc.url,
-            publisher=doc.publisher,
-            author=doc.author,
-            published=doc.published,
-            content_hash=item.content_hash,
-            etag=fetched.etag if fetched else None,
-            last_modified=fetched.last_modified if fetched else None,
-            feed_id=feed_id or (existing.feed_id if existing else None),
-            added_at=existing.added_at if existing else now,
-            updated_at=now,
+        """Decides add / replace / unchanged for each source, then writes in bulk."""
+        ids = [source_id(guild, item.doc.ref) for item in items]
+        stored = await store.stored_sources(session, ids)
+        same_content = await store.sources_by_hash(
+            session, [item.content_hash for item in items], guild
         )
-        await store.save_source(session, row, item.passages)
-        await store.save_source_lines(session, sid, item.line_hashes)
-        report.added.append(sid)
-        report.passages += len(item.passages)
+        now = store.utcnow()
+        new: list[store.NewSource] = []
+        replaced: list[str] = []
+        for item, sid in zip(items, ids, strict=True):
+            doc, old = item.doc, stored.get(sid)
+            if old is not None and old.content_hash == item.content_hash:
+                report.unchanged.append(sid)
+                continue
+            others = same_content.get(item.content_hash, set()) - {sid}
+            if others:
+                log.info("%s has the same content as source %s", doc.ref, min(others))
+                report.unchanged.append(min(others))
+                continue
+            same_content.setdefault(item.content_hash, set()).add(sid)  # dedup within chunk
+            if old is not None:
+                replaced.append(sid)
+            fetched = (etags or {}).get(doc.ref)
+            row = {
+                "id": sid,
+                "ref": doc.ref,
+                "kind": doc.kind,
+                "guild": guild,
+                "title": doc.title,
+                "url": doc.url,
+                "publisher": doc.publisher,
+                "author": doc.author,
+                "published": doc.published,
+                "content_hash": item.content_hash,
+                "etag": fetched.etag if fetched else None,
+                "last_modified": fetched.last_modified if fetched else None,
+                "feed_id": feed_id or (old.feed_id if old else None),
+                "added_at": old.added_at if old else now,
+                "updated_at": now,
+            }
+            new.append(store.NewSource(row, item.passages, item.line_hashes))
+            report.added.append(sid)
+            report.passages += len(item.passages)
+        await store.write_sources(session, new, replaced)
 
     # --- managing sources -------------------------------------------------------
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     or_,
     select,
     update,
@@ -320,32 +321,85 @@ async def list_feeds(
     return list((await session.scalars(query)).all())
 
 
-async def find_duplicate(
-    session: AsyncSession, content_hash: str, guild: str | None, exclude_id: str
-) -> SourceRow | None:
-    """A source with the same content that this guild already sees."""
-    return await session.scalar(
-        select(SourceRow)
-        .where(SourceRow.content_hash == content_hash)
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """What deciding add / replace / unchanged needs of a stored source."""
+
+    id: str
+    content_hash: str
+    added_at: datetime
+    feed_id: str | None
+
+
+async def stored_sources(session: AsyncSession, ids: Sequence[str]) -> dict[str, StoredSource]:
+    rows = await session.execute(
+        select(SourceRow.id, SourceRow.content_hash, SourceRow.added_at, SourceRow.feed_id).where(
+            SourceRow.id.in_(sorted(set(ids)))
+        )
+    )
+    return {r.id: StoredSource(r.id, r.content_hash, r.added_at, r.feed_id) for r in rows.all()}
+
+
+async def sources_by_hash(
+    session: AsyncSession, hashes: Sequence[str], guild: str | None
+) -> dict[str, set[str]]:
+    """Content hash → ids of sources with that content which this guild already sees."""
+    rows = await session.execute(
+        select(SourceRow.id, SourceRow.content_hash)
+        .where(SourceRow.content_hash.in_(sorted(set(hashes))))
         .where(visible(SourceRow.guild, guild))
-        .where(SourceRow.id != exclude_id)
-        .limit(1)
     )
+    found: dict[str, set[str]] = {}
+    for r in rows.all():
+        found.setdefault(r.content_hash, set()).add(r.id)
+    return found
 
 
-async def save_source(
-    session: AsyncSession, row: SourceRow, passages: Sequence[tuple[str, str]]
+@dataclass(frozen=True, slots=True)
+class NewSource:
+    """A source row to write, with its passages (text, index terms) and line hashes."""
+
+    row: dict[str, Any]
+    passages: Sequence[tuple[str, str]]
+    line_hashes: Sequence[str]
+
+
+async def write_sources(
+    session: AsyncSession, sources: Sequence[NewSource], replaced: Sequence[str]
 ) -> None:
-    """Writes a source and all its passages, replacing what it had; caller commits."""
-    await session.execute(delete(PassageRow).where(PassageRow.source_id == row.id))
-    row.passage_count = len(passages)
-    await session.merge(row)
-    await session.flush()  # the source row must exist before its passages (foreign key)
-    session.add_all(
-        PassageRow(source_id=row.id, ordinal=i, text=text, tokens=tokens)
-        for i, (text, tokens) in enumerate(passages)
+    """Writes sources with a few bulk statements; the caller's transaction makes it atomic.
+
+    Replaced sources are deleted first (their passages and lines go with them).
+    """
+    if replaced:
+        ids = sorted(set(replaced))
+        await session.execute(delete(PassageRow).where(PassageRow.source_id.in_(ids)))
+        await session.execute(delete(SourceLineRow).where(SourceLineRow.source_id.in_(ids)))
+        await session.execute(delete(SourceRow).where(SourceRow.id.in_(ids)))
+    if not sources:
+        return
+    await session.execute(
+        insert(SourceRow), [{**s.row, "passage_count": len(s.passages)} for s in sources]
     )
-    session.add(ChangeRow(source_id=row.id, op="add"))
+    await session.execute(
+        insert(PassageRow),
+        [
+            {"source_id": s.row["id"], "ordinal": i, "text": text, "tokens": tokens}
+            for s in sources
+            for i, (text, tokens) in enumerate(s.passages)
+        ],
+    )
+    lines = [
+        {"source_id": s.row["id"], "line_hash": h}
+        for s in sources
+        for h in sorted(set(s.line_hashes))
+    ]
+    if lines:
+        await session.execute(insert(SourceLineRow), lines)
+    now = utcnow()
+    await session.execute(
+        insert(ChangeRow), [{"source_id": s.row["id"], "op": "add", "at": now} for s in sources]
+    )
 
 
 async def delete_source(session: AsyncSession, source_id: str) -> bool:
@@ -389,12 +443,3 @@ async def publisher_line_counts(
         query = query.where(SourceLineRow.source_id.not_in(excluded))
     rows = await session.execute(query)
     return {(publisher, line): n for publisher, line, n in rows.all()}
-
-
-async def save_source_lines(
-    session: AsyncSession, source_id: str, line_hashes: Iterable[str]
-) -> None:
-    await session.execute(delete(SourceLineRow).where(SourceLineRow.source_id == source_id))
-    session.add_all(
-        SourceLineRow(source_id=source_id, line_hash=h) for h in sorted(set(line_hashes))
-    )
