@@ -6,7 +6,7 @@
   (read, extract, passages, tokenise, store in SQLite). Peer: reading and tokenising the
   same files only — the least any BM25 ingest does.
 - Ask: a SQLite database of about SIZE passages (SciFact abstracts resampled; each copy
-  carries a unique tag word in its title so content dedup keeps it), then 200 SciFact
+  carries a unique tag word in its text so content dedup keeps it), then 200 SciFact
   claims through `Library.ask(k=10)`: change-log check, query plan, postings search,
   passage fetch from the database, re-ranking. Peer: `rank_bm25.BM25Okapi.get_scores`
   on the same token lists and query terms, plus a top-10 sort. rank-bm25 runs a subset
@@ -79,14 +79,15 @@ async def bench_ask(docs: list[dict], queries: list[str], size: int, workdir: Pa
     rng = np.random.default_rng(size)
     async with await Library.open(Settings(database_url=db)) as library:
         copy = 0
+        await library.sync()
         while len(library.index) < size:
             with corpus.open("w", encoding="utf-8") as fh:
                 for i in rng.integers(0, len(docs), 2000):
                     copy += 1
                     doc = docs[i]
-                    title = f"{doc['title']} tag{copy}"
+                    text = f"tag{copy} {doc['text']}"  # distinct content, or dedup drops it
                     fh.write(
-                        json.dumps({"_id": f"c{copy}", "title": title, "text": doc["text"]}) + "\n"
+                        json.dumps({"_id": f"c{copy}", "title": doc["title"], "text": text}) + "\n"
                     )
             await library.ingest([str(corpus)])
             await library.sync()

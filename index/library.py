@@ -192,7 +192,7 @@ class Library:
                     added = [sid for sid, op in latest.items() if op == "add"]
                     fresh = {s.source_id: s for s in await store.indexed_sources(session, added)}
             except SQLAlchemyError as exc:
-                raise StoreError(f"database: {store._reason(exc)}") from exc
+                raise StoreError(f"database: {store.db_reason(exc)}") from exc
 
             def apply() -> None:
                 for sid in latest:
@@ -427,7 +427,7 @@ class Library:
                 seen = await store.publisher_line_counts(session, publishers, ids)
             prepared = await asyncio.to_thread(self._prepare, docs, seen)
         except SQLAlchemyError as exc:
-            raise StoreError(f"database: {store._reason(exc)}") from exc
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
         items: list[Prepared] = []
         for item in prepared:
             if isinstance(item, tuple):
@@ -457,7 +457,7 @@ class Library:
                     await self._write([item], guild, report, feed_id, etags)
                 return
             log.debug("storing %s failed", items[0].doc.ref, exc_info=True)
-            report.failed.append((items[0].doc.ref, f"database: {store._reason(exc)}"))
+            report.failed.append((items[0].doc.ref, f"database: {store.db_reason(exc)}"))
             return
         report.merge(outcome)
 

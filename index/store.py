@@ -199,10 +199,10 @@ async def migrate(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(f"database {engine.url.render_as_string()}: {_reason(exc)}") from exc
+        raise StoreError(f"database {engine.url.render_as_string()}: {db_reason(exc)}") from exc
 
 
-def _reason(exc: BaseException) -> str:
+def db_reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
