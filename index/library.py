@@ -237,7 +237,7 @@ class Library:
         candidates = [
             Candidate(pid, score, rows[pid][0].text) for pid, score in found if pid in rows
         ]
-        ranked = rerank(query, candidates, self.settings.search)[:k]
+        ranked = rerank(query, candidates, self.settings.search, k)
         hits = tuple(
             Hit(
                 rank=i,

@@ -129,20 +129,30 @@ def answer_feature(kind: str | None, sentence: str, asked: set[str]) -> float:
     return 0.0
 
 
-def rerank(query: Query, candidates: Sequence[Candidate], settings: SearchSettings) -> list[Ranked]:
-    """Orders candidates by BM25 × (1 + weight × feature of the best sentence)."""
+def rerank(
+    query: Query, candidates: Sequence[Candidate], settings: SearchSettings, k: int
+) -> list[Ranked]:
+    """Top k by BM25 × (1 + weight × feature of the best sentence); ties by passage id.
+
+    Best sentences cost a tokenisation each, so without a question type only the k
+    finalists get one.
+    """
     weight = settings.question_type_weight if query.kind else 0.0
     asked = set(words(query.question))
     scored: list[tuple[float, Candidate, tuple[int, int] | None]] = []
     for c in candidates:
-        span = best_sentence(c.text, query.terms)
-        score = c.score
-        if weight and span is not None:
-            feature = answer_feature(query.kind, c.text[span[0] : span[1]], asked)
-            score += abs(score) * weight * feature  # abs: tiny corpora give negative BM25
+        span, score = None, c.score
+        if weight:
+            span = best_sentence(c.text, query.terms)
+            if span is not None:
+                feature = answer_feature(query.kind, c.text[span[0] : span[1]], asked)
+                score += abs(score) * weight * feature  # abs: tiny corpora give negative BM25
         scored.append((score, c, span))
     scored.sort(key=lambda item: (-item[0], item[1].passage_id))
-    return [Ranked(c.passage_id, score, span) for score, c, span in scored]
+    return [
+        Ranked(c.passage_id, score, span if weight else best_sentence(c.text, query.terms))
+        for score, c, span in scored[:k]
+    ]
 
 
 def best_sentence(text: str, terms: Sequence[tuple[str, float]]) -> tuple[int, int] | None:

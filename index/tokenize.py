@@ -80,6 +80,8 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def fold(text: str) -> str:
     """Lowercase and strip accents so "Zelenskyy"/"ZELENSKYY" and "café"/"cafe" meet."""
+    if text.isascii():  # most news text: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
