@@ -261,7 +261,8 @@ async def sources_list(ctx: Context, guild: str | None, as_json: bool) -> int:
         click.echo(render.sources_text(items))
         for f in feeds:
             scope = f"guild {f.guild}" if f.guild else "global"
-            click.echo(f"{f.id}  feed  {scope}  {f.title or ''} {f.url}".replace("  ", "  ", 1))
+            title = f"{f.title} " if f.title else ""
+            click.echo(f"{f.id}  feed  {scope}  {title}{f.url}")
     return 0
 
 
