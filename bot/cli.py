@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from bot import render
-from bot.config import load_settings
+from bot.config import load_config, load_settings
 from index.errors import BriefbotError
 from index.library import Library
 from index.settings import Settings
@@ -287,6 +287,22 @@ async def sources_refresh(ctx: Context, source_id: str | None) -> int:
     async with await open_library(ctx) as library:
         report = await library.refresh(source_id)
     return print_report(report)
+
+
+# --- run ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_obj
+@run_async
+async def run(ctx: Context) -> int:
+    """Run the Discord bot (token from $BRIEFBOT_DISCORD_TOKEN or [discord] token)."""
+    from bot.client import run_bot  # discord.py loads only for this command
+
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    await run_bot(load_config(ctx.config, ctx.db))
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,38 @@ from index.errors import BriefbotError
 from index.settings import FetchSettings, PassageSettings, SearchSettings, Settings
 
 DEFAULT_CONFIG = Path("briefbot.toml")
+DISCORD_API = "https://discord.com/api/v10"
+MAX_BUTTON_SECONDS = 840.0  # interaction tokens live 15 min; buttons are cleaned up before
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
 class ConfigError(BriefbotError):
     """The config file or an environment variable holds something we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """How the bot connects to Discord and behaves there."""
+
+    token: str = field(default="", repr=False)
+    api_base: str = DISCORD_API  # REST base; operators may point it at a proxy
+    gateway_url: str = ""  # empty: Discord's own gateway
+    dev_guilds: tuple[int, ...] = ()  # sync commands to these guilds at start (instant)
+    admin_role: str = ""  # role name or id that may manage sources besides Manage Server
+    results: int = 3  # passages per page of an answer
+    pages: int = 5  # pages of results an answer keeps for the ◀ ▶ buttons
+    cooldown_asks: int = 5  # asks a user may make per cooldown_seconds
+    cooldown_seconds: float = 60.0
+    button_seconds: float = 600.0  # answer buttons stop working after this
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The library's settings plus the bot's."""
+
+    settings: Settings
+    discord: DiscordSettings
 
 
 def _section(name: str, cls: type, data: Any, origin: str) -> Any:
@@ -67,7 +93,12 @@ def env_flag(name: str) -> bool | None:
 
 
 def load_settings(config_path: str | None = None, database_url: str | None = None) -> Settings:
-    """Reads the config file (if any) and the environment into Settings."""
+    """Reads the config file (if any) and the environment into the library's Settings."""
+    return load_config(config_path, database_url).settings
+
+
+def load_config(config_path: str | None = None, database_url: str | None = None) -> Config:
+    """Reads the config file (if any) and the environment."""
     data: dict[str, Any] = {}
     origin = "defaults"
     path = Path(config_path) if config_path else DEFAULT_CONFIG
@@ -85,6 +116,7 @@ def load_settings(config_path: str | None = None, database_url: str | None = Non
         "fetch": FetchSettings,
         "passages": PassageSettings,
         "search": SearchSettings,
+        "discord": DiscordSettings,
     }
     for key in data:
         if key not in (*sections, "database"):
@@ -107,4 +139,56 @@ def load_settings(config_path: str | None = None, database_url: str | None = Non
     passages: PassageSettings = parsed["passages"]
     if not 1 <= passages.min_words <= passages.max_words:
         raise ConfigError(f"{origin}: [passages] needs 1 <= min_words <= max_words")
-    return Settings(database_url=url, **parsed)
+    discord = _discord_env(parsed.pop("discord"))
+    _check_discord(discord, origin)
+    return Config(Settings(database_url=url, **parsed), discord)
+
+
+def _discord_env(discord: DiscordSettings) -> DiscordSettings:
+    """Environment variables win over the file, so a container needs no config file."""
+    values: dict[str, Any] = {}
+    for key, name in (
+        ("token", "BRIEFBOT_DISCORD_TOKEN"),
+        ("api_base", "BRIEFBOT_DISCORD_API_BASE"),
+        ("gateway_url", "BRIEFBOT_DISCORD_GATEWAY_URL"),
+    ):
+        raw = os.environ.get(name)
+        if raw is not None and raw.strip():
+            values[key] = raw.strip()
+    raw = os.environ.get("BRIEFBOT_DISCORD_DEV_GUILDS")
+    if raw is not None:
+        ids: list[int] = []
+        for part in raw.split(","):
+            if not part.strip():
+                continue
+            if not part.strip().isdigit():
+                raise ConfigError(
+                    f"environment variable BRIEFBOT_DISCORD_DEV_GUILDS holds {part.strip()!r}, "
+                    "not a guild id: give comma-separated numbers"
+                )
+            ids.append(int(part))
+        values["dev_guilds"] = tuple(ids)
+    return replace(discord, **values)
+
+
+def _check_discord(discord: DiscordSettings, origin: str) -> None:
+    for key in ("api_base", "gateway_url"):
+        value = getattr(discord, key)
+        schemes = ("http://", "https://") if key == "api_base" else ("ws://", "wss://")
+        if value and not value.startswith(schemes):
+            raise ConfigError(
+                f"{origin}: [discord] {key} must start with {' or '.join(schemes)}, not {value!r}"
+            )
+    if not 1 <= discord.results <= 10:
+        raise ConfigError(f"{origin}: [discord] results must be 1 to 10")
+    if not 1 <= discord.pages <= 10:
+        raise ConfigError(f"{origin}: [discord] pages must be 1 to 10")
+    if discord.cooldown_asks < 1 or discord.cooldown_seconds < 0:
+        raise ConfigError(
+            f"{origin}: [discord] cooldown_asks must be >= 1 and cooldown_seconds >= 0"
+        )
+    if not 1 <= discord.button_seconds <= MAX_BUTTON_SECONDS:
+        raise ConfigError(
+            f"{origin}: [discord] button_seconds must be 1 to {MAX_BUTTON_SECONDS:.0f} "
+            "(Discord lets a bot edit an answer for 15 minutes)"
+        )

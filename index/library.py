@@ -261,12 +261,14 @@ class Library:
         guild: str | None = None,
         progress: Progress | None = None,
         on_plan: Callable[[int], None] | None = None,
+        added_by: str | None = None,
     ) -> IngestReport:
         """Ingests files, directories, article URLs, feed URLs and JSONL corpora.
 
         Each source is stored completely or not at all; one bad source fails alone.
         Files are stored in chunks so boilerplate shared by a publisher's articles in
-        one batch is recognised in all of them.
+        one batch is recognised in all of them. `progress` gets (units done, label); for a
+        feed, one call per entry with 0 units, so a caller can show which one is in work.
         """
         started = time.perf_counter()
         tasks, failed = plan_inputs(inputs)
@@ -281,42 +283,58 @@ class Library:
                     if progress:
                         progress(1, task.value)
                     if len(pending) >= CHUNK:
-                        await self._store(pending, guild, report)
+                        await self._store(pending, guild, report, added_by=added_by)
                         pending = []
                     continue
                 if pending:
-                    await self._store(pending, guild, report)
+                    await self._store(pending, guild, report, added_by=added_by)
                     pending = []
-                await self._ingest_task(task, guild, report, progress)
+                await self._ingest_task(task, guild, report, progress, added_by)
             except BriefbotError as exc:
                 report.failed.append((task.value, _strip_ref(str(exc), task.value)))
                 if progress:
                     progress(task.weight, task.value)
         if pending:
-            await self._store(pending, guild, report)
+            await self._store(pending, guild, report, added_by=added_by)
         if self._loaded:
             await self.sync()
         report.seconds = time.perf_counter() - started
         return report
 
     async def ingest_bytes(
-        self, body: bytes, *, name: str, guild: str | None = None
+        self,
+        body: bytes,
+        *,
+        name: str,
+        ref: str | None = None,
+        guild: str | None = None,
+        added_by: str | None = None,
     ) -> IngestReport:
-        """Ingests an uploaded file (e.g. a Discord attachment) by its content."""
+        """Ingests an uploaded file (e.g. a Discord attachment) by its content.
+
+        `name` is the file name (its extension tells the type); `ref`, if given, is what
+        identifies the upload, so two uploads with one name stay two sources.
+        """
         started = time.perf_counter()
         report = IngestReport()
+        ref = ref or name
         try:
-            doc = await asyncio.to_thread(extract.extract_bytes, body, ref=name, filename=name)
-            await self._store([doc], guild, report)
+            doc = await asyncio.to_thread(extract.extract_bytes, body, ref=ref, filename=name)
+            await self._store([doc], guild, report, added_by=added_by)
         except BriefbotError as exc:
-            report.failed.append((name, _strip_ref(str(exc), name)))
+            report.failed.append((name, _strip_ref(_strip_ref(str(exc), ref), name)))
         if self._loaded:
             await self.sync()
         report.seconds = time.perf_counter() - started
         return report
 
     async def _ingest_task(
-        self, task: Task, guild: str | None, report: IngestReport, progress: Progress | None
+        self,
+        task: Task,
+        guild: str | None,
+        report: IngestReport,
+        progress: Progress | None,
+        added_by: str | None,
     ) -> None:
         if task.kind == "records":
             records = await asyncio.to_thread(_read_records, task.value)
@@ -328,7 +346,7 @@ class Library:
                     docs.append(record)
             for start in range(0, len(docs), CHUNK):
                 chunk = docs[start : start + CHUNK]
-                await self._store(chunk, guild, report)
+                await self._store(chunk, guild, report, added_by=added_by)
                 if progress:
                     progress(len(chunk), task.value)
             if progress and len(records) - len(docs):
@@ -336,19 +354,26 @@ class Library:
             if not records:
                 raise ExtractError(f"{task.value}: no records")
         else:
-            await self._ingest_url(task.value, guild, report)
+            await self._ingest_url(task.value, guild, report, progress, added_by)
             if progress:
                 progress(1, task.value)
 
-    async def _ingest_url(self, url: str, guild: str | None, report: IngestReport) -> None:
+    async def _ingest_url(
+        self,
+        url: str,
+        guild: str | None,
+        report: IngestReport,
+        progress: Progress | None,
+        added_by: str | None,
+    ) -> None:
         fetched = await self.fetcher.get(url)
         assert isinstance(fetched, Fetched)  # no conditional headers were sent
         if extract.is_feed(fetched.body, fetched.content_type):
             feed = await asyncio.to_thread(extract.parse_feed, fetched.body, url=fetched.url)
-            await self._ingest_feed(url, feed, fetched, guild, report)
+            await self._ingest_feed(url, feed, fetched, guild, report, progress, added_by)
             return
         doc = await asyncio.to_thread(self._extract_fetched, url, fetched)
-        await self._store([doc], guild, report, etags={doc.ref: fetched})
+        await self._store([doc], guild, report, etags={doc.ref: fetched}, added_by=added_by)
 
     @staticmethod
     def _extract_fetched(ref: str, fetched: Fetched) -> Document:
@@ -358,18 +383,27 @@ class Library:
         return replace(doc, ref=ref, kind="url", url=doc.url or fetched.url)
 
     async def _ingest_feed(
-        self, url: str, feed: Feed, fetched: Fetched, guild: str | None, report: IngestReport
+        self,
+        url: str,
+        feed: Feed,
+        fetched: Fetched,
+        guild: str | None,
+        report: IngestReport,
+        progress: Progress | None = None,
+        added_by: str | None = None,
     ) -> None:
         feed_id = source_id(guild, url)
         async with self.sessions() as session, session.begin():
             row = await session.get(store.FeedRow, feed_id) or store.FeedRow(
-                id=feed_id, url=url, guild=guild, added_at=store.utcnow()
+                id=feed_id, url=url, guild=guild, added_at=store.utcnow(), added_by=added_by
             )
             row.title, row.etag, row.last_modified = feed.title, fetched.etag, fetched.last_modified
             row.last_checked, row.last_error = store.utcnow(), None
             session.add(row)
             known = await store.feed_entry_refs(session, feed_id)
-        for entry in feed.entries:
+        for number, entry in enumerate(feed.entries, start=1):
+            if progress:
+                progress(0, f"entry {number}/{len(feed.entries)}: {entry.link}")
             if entry.link in known:
                 report.unchanged.append(source_id(guild, entry.link))
                 continue
@@ -381,7 +415,9 @@ class Library:
                     doc = replace(doc, published=entry.published)
                 if doc.title is None and entry.title:
                     doc = replace(doc, title=entry.title)
-                await self._store([doc], guild, report, feed_id=feed_id, etags={doc.ref: page})
+                await self._store(
+                    [doc], guild, report, feed_id=feed_id, etags={doc.ref: page}, added_by=added_by
+                )
             except BriefbotError as exc:
                 report.failed.append((entry.link, _strip_ref(str(exc), entry.link)))
 
@@ -419,6 +455,7 @@ class Library:
         *,
         feed_id: str | None = None,
         etags: dict[str, Fetched] | None = None,
+        added_by: str | None = None,
     ) -> None:
         publishers = [d.publisher for d in docs if d.publisher]
         try:
@@ -434,7 +471,7 @@ class Library:
                 report.failed.append(item)
             else:
                 items.append(item)
-        await self._write(items, guild, report, feed_id, etags)
+        await self._write(items, guild, report, feed_id, etags, added_by)
 
     async def _write(
         self,
@@ -443,6 +480,7 @@ class Library:
         report: IngestReport,
         feed_id: str | None,
         etags: dict[str, Fetched] | None,
+        added_by: str | None = None,
     ) -> None:
         """Stores a chunk in one transaction; if that fails, source by source to isolate it."""
         if not items:
@@ -450,11 +488,11 @@ class Library:
         outcome = IngestReport()
         try:
             async with self.sessions() as session, session.begin():
-                await self._write_chunk(session, items, guild, feed_id, etags, outcome)
+                await self._write_chunk(session, items, guild, feed_id, etags, outcome, added_by)
         except SQLAlchemyError as exc:
             if len(items) > 1:
                 for item in items:
-                    await self._write([item], guild, report, feed_id, etags)
+                    await self._write([item], guild, report, feed_id, etags, added_by)
                 return
             log.debug("storing %s failed", items[0].doc.ref, exc_info=True)
             report.failed.append((items[0].doc.ref, f"database: {store.db_reason(exc)}"))
@@ -469,6 +507,7 @@ class Library:
         feed_id: str | None,
         etags: dict[str, Fetched] | None,
         report: IngestReport,
+        added_by: str | None = None,
     ) -> None:
         """Decides add / replace / unchanged for each source, then writes in bulk."""
         ids = [source_id(guild, item.doc.ref) for item in items]
@@ -509,6 +548,7 @@ class Library:
                 "feed_id": feed_id or (old.feed_id if old else None),
                 "added_at": old.added_at if old else now,
                 "updated_at": now,
+                "added_by": old.added_by if old else added_by,
             }
             new.append(store.NewSource(row, item.passages, item.line_hashes))
             report.added.append(sid)
@@ -530,6 +570,30 @@ class Library:
             rows = await store.list_feeds(session, guild, all_guilds=all_guilds)
         return [store.feed_info(r) for r in rows]
 
+    async def source(self, source_id: str) -> SourceInfo:
+        async with self.sessions() as session:
+            row = await session.get(store.SourceRow, source_id)
+        if row is None:
+            raise SourceNotFound(f"no source with id {source_id!r}")
+        return store.source_info(row)
+
+    async def find(
+        self, text: str, *, guild: str | None = None, own_only: bool = False, limit: int = 25
+    ) -> tuple[list[SourceInfo], list[FeedInfo]]:
+        """Sources and feeds matching `text` (id prefix or words of title, publisher, ref).
+
+        For pickers such as autocomplete; `own_only` leaves out global sources.
+        """
+        async with self.sessions() as session:
+            feeds = await store.find_feeds(session, guild, text, own_only=own_only, limit=limit)
+            sources = await store.find_sources(session, guild, text, own_only=own_only, limit=limit)
+        return [store.source_info(r) for r in sources], [store.feed_info(r) for r in feeds]
+
+    async def counts(self, guild: str | None = None) -> tuple[int, int, int]:
+        """(sources, passages, feeds) a guild sees."""
+        async with self.sessions() as session:
+            return await store.counts(session, guild)
+
     async def remove(self, source_or_feed_id: str, *, guild: str | None = None) -> str:
         """Removes a source (its passages too) or a feed subscription; returns what it was.
 
@@ -550,17 +614,28 @@ class Library:
             await self.sync()
         return kind
 
-    async def refresh(self, source_or_feed_id: str | None = None) -> IngestReport:
-        """Re-fetches URL sources and feeds (and re-reads files); unchanged means no work."""
+    async def refresh(
+        self, source_or_feed_id: str | None = None, *, guild: str | None = None
+    ) -> IngestReport:
+        """Re-fetches URL sources and feeds (and re-reads files); unchanged means no work.
+
+        With a guild, only that guild's own sources and feeds are refreshed.
+        """
         started = time.perf_counter()
         report = IngestReport()
         async with self.sessions() as session:
             if source_or_feed_id is None:
                 sources = await store.list_sources(session, None, all_guilds=True)
                 feeds = await store.list_feeds(session, None, all_guilds=True)
+                if guild is not None:
+                    sources = [s for s in sources if s.guild == guild]
+                    feeds = [f for f in feeds if f.guild == guild]
             else:
                 one = await session.get(store.SourceRow, source_or_feed_id)
                 feed = await session.get(store.FeedRow, source_or_feed_id)
+                if guild is not None:
+                    one = one if one is not None and one.guild == guild else None
+                    feed = feed if feed is not None and feed.guild == guild else None
                 if one is None and feed is None:
                     raise SourceNotFound(f"no source or feed with id {source_or_feed_id!r}")
                 sources = [one] if one else []

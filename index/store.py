@@ -72,6 +72,7 @@ class FeedRow(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_checked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class SourceRow(Base):
@@ -98,6 +99,7 @@ class SourceRow(Base):
     passage_count: Mapped[int] = mapped_column(Integer, default=0)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    added_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class PassageRow(Base):
@@ -230,6 +232,7 @@ def source_info(row: SourceRow) -> SourceInfo:
         added_at=row.added_at,
         kind=row.kind,
         feed_id=row.feed_id,
+        added_by=row.added_by,
     )
 
 
@@ -241,6 +244,8 @@ def feed_info(row: FeedRow) -> FeedInfo:
         guild=row.guild,
         added_at=row.added_at,
         last_checked=row.last_checked,
+        last_error=row.last_error,
+        added_by=row.added_by,
     )
 
 
@@ -321,6 +326,64 @@ async def list_feeds(
     return list((await session.scalars(query)).all())
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _find(
+    model: type[SourceRow] | type[FeedRow],
+    columns: Sequence[Any],
+    guild: str | None,
+    text: str,
+    own_only: bool,
+    limit: int,
+) -> Any:
+    """Rows a guild sees (or owns) whose id starts with `text` or a column contains it."""
+    query = select(model).order_by(model.added_at.desc(), model.id).limit(limit)
+    query = query.where(model.guild == guild if own_only else visible(model.guild, guild))
+    text = text.strip()
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        query = query.where(
+            or_(
+                model.id.like(f"{_escape_like(text)}%", escape="\\"),
+                *(func.lower(column).like(pattern, escape="\\") for column in columns),
+            )
+        )
+    return query
+
+
+async def find_sources(
+    session: AsyncSession, guild: str | None, text: str, *, own_only: bool, limit: int
+) -> list[SourceRow]:
+    """Sources whose id, title, publisher or ref contains `text`, newest first."""
+    columns = (SourceRow.title, SourceRow.publisher, SourceRow.ref)
+    query = _find(SourceRow, columns, guild, text, own_only, limit)
+    return list((await session.scalars(query)).all())
+
+
+async def find_feeds(
+    session: AsyncSession, guild: str | None, text: str, *, own_only: bool, limit: int
+) -> list[FeedRow]:
+    query = _find(FeedRow, (FeedRow.title, FeedRow.url), guild, text, own_only, limit)
+    return list((await session.scalars(query)).all())
+
+
+async def counts(session: AsyncSession, guild: str | None) -> tuple[int, int, int]:
+    """(sources, passages, feeds) a guild sees."""
+    n_sources, n_passages = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(SourceRow.passage_count), 0)).where(
+                visible(SourceRow.guild, guild)
+            )
+        )
+    ).one()
+    n_feeds = await session.scalar(
+        select(func.count()).select_from(FeedRow).where(visible(FeedRow.guild, guild))
+    )
+    return int(n_sources), int(n_passages), int(n_feeds or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSource:
     """What deciding add / replace / unchanged needs of a stored source."""
@@ -329,15 +392,23 @@ class StoredSource:
     content_hash: str
     added_at: datetime
     feed_id: str | None
+    added_by: str | None
 
 
 async def stored_sources(session: AsyncSession, ids: Sequence[str]) -> dict[str, StoredSource]:
     rows = await session.execute(
-        select(SourceRow.id, SourceRow.content_hash, SourceRow.added_at, SourceRow.feed_id).where(
-            SourceRow.id.in_(sorted(set(ids)))
-        )
+        select(
+            SourceRow.id,
+            SourceRow.content_hash,
+            SourceRow.added_at,
+            SourceRow.feed_id,
+            SourceRow.added_by,
+        ).where(SourceRow.id.in_(sorted(set(ids))))
     )
-    return {r.id: StoredSource(r.id, r.content_hash, r.added_at, r.feed_id) for r in rows.all()}
+    return {
+        r.id: StoredSource(r.id, r.content_hash, r.added_at, r.feed_id, r.added_by)
+        for r in rows.all()
+    }
 
 
 async def sources_by_hash(

@@ -70,6 +70,7 @@ class SourceInfo:
     added_at: datetime
     kind: str = "file"
     feed_id: str | None = None
+    added_by: str | None = None  # who added it (a Discord user id from the bot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,8 @@ class FeedInfo:
     guild: str | None
     added_at: datetime
     last_checked: datetime | None = None
+    last_error: str | None = None
+    added_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

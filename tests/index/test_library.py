@@ -270,3 +270,56 @@ def test_source_ids_are_stable():
 
     assert source_id(None, "a") == source_id(None, "a") != source_id("1", "a")
     assert re.fullmatch(r"[0-9a-f]{12}", source_id(None, "a"))
+
+
+async def _three_guild_sources(library: Library, tmp_path: Path) -> None:
+    for name, guild in (("global", None), ("one", "1"), ("two", "2")):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(
+            article(f"Talks 100% {name}_x", f"The {name} envoy discussed the ceasefire. " + FILLER)
+        )
+        await library.ingest([str(path)], guild=guild, added_by=f"user-{name}")
+
+
+async def test_find_respects_guilds_and_wildcards(library: Library, tmp_path: Path):
+    """Pickers find by title words or id prefix, only what the guild sees; % and _ are literal."""
+    await _three_guild_sources(library, tmp_path)
+    found, _ = await library.find("talks", guild="1")
+    assert {s.title for s in found} == {"Talks 100% global_x", "Talks 100% one_x"}
+    own, _ = await library.find("", guild="1", own_only=True)
+    assert [s.title for s in own] == ["Talks 100% one_x"]
+    assert [s.title for s in (await library.find("one_x", guild="1"))[0]] == ["Talks 100% one_x"]
+    assert (await library.find("on%x", guild="1"))[0] == []
+    assert (await library.find("e_", guild="2"))[0] == []
+    by_id, _ = await library.find(own[0].id[:6], guild="1")
+    assert [s.id for s in by_id] == [own[0].id]
+    assert own[0].added_by == "user-one"
+
+
+async def test_counts_are_per_guild(library: Library, tmp_path: Path):
+    """/about counts what the guild sees: global plus its own."""
+    await _three_guild_sources(library, tmp_path)
+    sources, passages, feeds = await library.counts("1")
+    assert (sources, feeds) == (2, 0) and passages >= 2
+    assert (await library.counts(None))[0] == 1
+
+
+async def test_refresh_with_a_guild_touches_only_its_sources(library: Library, tmp_path: Path):
+    """A guild admin's refresh cannot reach another guild's (or a global) source."""
+    await _three_guild_sources(library, tmp_path)
+    (two,) = [s for s in await library.sources("2") if s.guild == "2"]
+    with pytest.raises(SourceNotFound):
+        await library.refresh(two.id, guild="1")
+    report = await library.refresh(guild="1")
+    assert len(report.unchanged) == 1 and not report.added
+
+
+async def test_upload_refs_keep_same_named_uploads_apart(library: Library):
+    """Two different uploads called article.txt are two sources; the name is not the id."""
+    first = article("First upload", "The envoy met the delegation in Miami. " + FILLER)
+    second = article("Second upload", "The minister met the envoy in Geneva. " + FILLER)
+    a = await library.ingest_bytes(first.encode(), name="article.txt", ref="upload:1/article.txt")
+    b = await library.ingest_bytes(second.encode(), name="article.txt", ref="upload:2/article.txt")
+    assert len(a.added) == 1 and len(b.added) == 1 and a.added != b.added
+    again = await library.ingest_bytes(first.encode(), name="a.txt", ref="upload:3/a.txt")
+    assert again.added == [] and again.unchanged == a.added

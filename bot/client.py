@@ -1,0 +1,205 @@
+"""The Discord client: connects, registers commands and buttons, handles errors.
+
+A thin layer: every command turns Discord input into one call on `index.Library` and
+its result into an embed (`bot.embeds`). We own start-up (`run_bot`): the library and
+its database are opened first and handed to the client, as in discord.py's
+advanced_startup example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import DISCORD_API, Config, ConfigError, DiscordSettings
+from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache, Cooldowns
+from index import Library
+from index.errors import BriefbotError
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.info")
+
+
+def package_version() -> str:
+    try:
+        return version("briefbot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def apply_endpoints(settings: DiscordSettings) -> None:
+    """Points discord.py at another REST base and gateway (a proxy, or our test fake).
+
+    `Route.BASE` covers all REST, interaction callbacks and webhook follow-ups. A plain
+    `Client` never asks `GET /gateway/bot`; it connects to `DEFAULT_GATEWAY`, so that
+    has to be set as well.
+    """
+    discord.http.Route.BASE = (settings.api_base or DISCORD_API).rstrip("/")
+    if settings.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+class Briefbot(commands.Bot):
+    """discord.py bot holding the library, the answer cache and the cooldowns."""
+
+    def __init__(self, library: Library, settings: DiscordSettings) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True  # mentions: Discord sends their content without
+        intents.dm_messages = True  # the privileged message-content intent
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=NONE,
+        )
+        self.library = library
+        self.settings = settings
+        self.answers = AnswerCache(settings.button_seconds)
+        self.cooldowns = Cooldowns(settings.cooldown_asks, settings.cooldown_seconds)
+        self.started = datetime.now(UTC)
+        self.version = package_version()
+
+    async def setup_hook(self) -> None:
+        # Load the index before connecting, so the first question is answered at full speed.
+        await self.library.sync()
+        for name in COGS:
+            await self.load_extension(name)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.tree.on_error = self.on_app_command_error
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Global sync, or instant per-guild sync for the guilds in `dev_guilds`."""
+        if self.settings.dev_guilds:
+            for guild_id in self.settings.dev_guilds:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info(
+                "synced %d global commands (Discord may take a while to show them)", len(synced)
+            )
+
+    async def on_ready(self) -> None:
+        log.info(
+            "connected as %s (%s) to %d guilds",
+            self.user,
+            getattr(self.user, "id", "?"),
+            len(self.guilds),
+        )
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Only mentions are handled (in the ask cog); there are no prefix commands."""
+
+    async def close(self) -> None:
+        self.answers.close()
+        await super().close()
+
+    async def check_admin(self, interaction: discord.Interaction) -> bool:
+        """Manage Server or the configured role, checked here: a guild's admins can change
+        the default permissions Discord applies, so those alone prove nothing."""
+        if interaction.guild is None:
+            await self.reply_error(interaction, "Source commands work in a server, not in DMs.")
+            return False
+        if is_admin(interaction, self.settings.admin_role):
+            return True
+        role = f" or the `{self.settings.admin_role}` role" if self.settings.admin_role else ""
+        await self.reply_error(
+            interaction, f"Only members with Manage Server{role} can manage sources."
+        )
+        log.info(
+            "refused %s to user %s in guild %s",
+            interaction.command.qualified_name if interaction.command else "button",
+            interaction.user.id,
+            interaction.guild_id,
+        )
+        return False
+
+    async def reply_error(self, interaction: discord.Interaction, text: str) -> None:
+        """One private line, as a response or (after a deferral) a follow-up."""
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Logs with context; the user sees one private line, never a traceback."""
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
+            return  # the check already told the user why
+        if isinstance(error, app_commands.CommandOnCooldown):
+            text = f"Slow down a little: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = "You can't use this command here."
+        elif isinstance(original, BriefbotError):
+            text = str(original)
+        else:
+            text = "Something went wrong on our side; it has been logged. Please try again."
+            log.error(
+                "command %s failed (guild %s, channel %s, user %s)",
+                interaction.command.qualified_name if interaction.command else "?",
+                interaction.guild_id,
+                interaction.channel_id,
+                interaction.user.id,
+                exc_info=original,
+            )
+        try:
+            await self.reply_error(interaction, text[:2000])
+        except discord.HTTPException:
+            log.warning("could not tell the user about the error", exc_info=True)
+
+
+def is_admin(interaction: discord.Interaction, admin_role: str) -> bool:
+    permissions = interaction.permissions
+    if permissions.manage_guild or permissions.administrator:
+        return True
+    member = interaction.user
+    if not admin_role or not isinstance(member, discord.Member):
+        return False
+    return any(str(role.id) == admin_role or role.name == admin_role for role in member.roles)
+
+
+async def run_bot(config: Config) -> None:
+    """`briefbot run`: open the library, connect, serve until SIGINT/SIGTERM."""
+    settings = config.discord
+    if not settings.token:
+        raise ConfigError(
+            "no Discord bot token: set BRIEFBOT_DISCORD_TOKEN or [discord] token in the config"
+        )
+    apply_endpoints(settings)
+    # We never join voice; the voice libraries' absence is not worth a warning.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    async with await Library.open(config.settings) as library:
+        bot = Briefbot(library, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. Windows
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            try:
+                await bot.start(settings.token)
+            except discord.LoginFailure:
+                raise ConfigError("Discord refused the bot token (401): check it") from None
+            except discord.PrivilegedIntentsRequired as exc:
+                raise ConfigError(f"Discord refused the intents: {exc}") from None
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                raise BriefbotError(
+                    f"cannot reach Discord at {discord.http.Route.BASE}: {exc}"
+                ) from None

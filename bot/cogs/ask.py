@@ -1,0 +1,204 @@
+"""Asking: `/ask` and mentions. Both run one `Library.ask` and post `answer_embed`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import embeds
+from bot.views import NONE, answer_view
+from index.errors import BriefbotError
+from index.types import Answer
+
+if TYPE_CHECKING:
+    from bot.client import Briefbot
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION = 300
+
+
+def _guild(guild_id: int | None) -> str | None:
+    return str(guild_id) if guild_id else None
+
+
+def cooldown_text(wait: float) -> str:
+    return f"You're asking quickly. Please wait {max(wait, 1):.0f} s before the next question."
+
+
+def question_from_mention(content: str, bot_id: int) -> str:
+    """The message without the bot's mention(s), e.g. `<@123> who attended?` → `who attended?`."""
+    return re.sub(rf"<@!?{bot_id}>", " ", content).strip(" \t\n,:;")
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: Briefbot) -> None:
+        self.bot = bot
+
+    async def _ask(
+        self, question: str, guild: str | None, per_page: int, source: str | None = None
+    ) -> Answer:
+        k = per_page * self.bot.settings.pages
+        return await self.bot.library.ask(
+            question, guild=guild, k=k, sources=[source] if source else None
+        )
+
+    @app_commands.command(name="ask", description="Ask a question; get cited passages")
+    @app_commands.describe(
+        question="What you want to know, in plain words",
+        source="Search only this article (start typing its title)",
+        results="Passages per page (1–10)",
+        private="Only you see the answer",
+    )
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION],
+        source: str | None = None,
+        results: app_commands.Range[int, 1, 10] | None = None,
+        private: bool = False,
+    ) -> None:
+        wait = self.bot.cooldowns.hit(interaction.user.id)
+        if wait:
+            await interaction.response.send_message(
+                cooldown_text(wait), ephemeral=True, allowed_mentions=NONE
+            )
+            return
+        # Acknowledge first: Discord drops interactions not answered within 3 s.
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        guild = _guild(interaction.guild_id)
+        if source and not await self._visible(source, guild):
+            await self._private(
+                interaction,
+                private,
+                f"There is no source `{embeds.escape(source[:40])}` here: pick one from the "
+                "list that appears as you type.",
+            )
+            return
+        per_page = results or self.bot.settings.results
+        answer = await self._ask(question, guild, per_page, source)
+        if not answer.hits:
+            await self._private(interaction, private, embeds.no_match_text(answer))
+            return
+        entry = self.bot.answers.add(
+            answer, asker=interaction.user.id, per_page=per_page, private=private
+        )
+        await interaction.followup.send(
+            embed=embeds.answer_embed(answer, 0, per_page),
+            view=answer_view(entry),
+            ephemeral=private,
+            allowed_mentions=NONE,
+        )
+
+        async def expire() -> None:
+            await interaction.edit_original_response(
+                view=answer_view(entry, expired=True), allowed_mentions=NONE
+            )
+
+        self.bot.answers.schedule(entry, expire)
+
+    async def _visible(self, source_id: str, guild: str | None) -> bool:
+        try:
+            info = await self.bot.library.source(source_id)
+        except BriefbotError:
+            return False
+        return info.guild is None or info.guild == guild
+
+    @staticmethod
+    async def _private(interaction: discord.Interaction, private: bool, text: str) -> None:
+        """A private note after a deferral: a public "thinking…" message is replaced."""
+        if not private:
+            await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+
+    @ask.autocomplete("source")
+    async def source_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        sources, _ = await self.bot.library.find(
+            current, guild=_guild(interaction.guild_id), limit=25
+        )
+        return [
+            app_commands.Choice(name=_choice_name(s.title or s.ref, s.publisher), value=s.id)
+            for s in sources
+        ]
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """`@briefbot question` in a channel or thread: reply to it with the answer."""
+        me = self.bot.user
+        if me is None or message.author.bot or me.id not in message.raw_mentions:
+            return
+        question = question_from_mention(message.content, me.id)
+        if not question:
+            await message.reply(
+                "Ask me a question after the mention, e.g. "
+                f"`@{embeds.escape(me.name)} who attended the Miami talks?` (or use `/ask`).",
+                mention_author=False,
+                allowed_mentions=NONE,
+            )
+            return
+        wait = self.bot.cooldowns.hit(message.author.id)
+        if wait:
+            await message.reply(
+                cooldown_text(wait), mention_author=False, allowed_mentions=NONE, delete_after=10
+            )
+            return
+        per_page = self.bot.settings.results
+        try:
+            async with message.channel.typing():
+                answer = await self._ask(
+                    question[:MAX_QUESTION],
+                    _guild(message.guild.id if message.guild else None),
+                    per_page,
+                )
+        except BriefbotError as exc:
+            await message.reply(str(exc)[:2000], mention_author=False, allowed_mentions=NONE)
+            return
+        except Exception:
+            log.exception(
+                "mention failed (guild %s, channel %s, user %s)",
+                message.guild.id if message.guild else None,
+                message.channel.id,
+                message.author.id,
+            )
+            await message.reply(
+                "Something went wrong on our side; it has been logged. Please try again.",
+                mention_author=False,
+                allowed_mentions=NONE,
+            )
+            return
+        if not answer.hits:
+            await message.reply(
+                embeds.no_match_text(answer), mention_author=False, allowed_mentions=NONE
+            )
+            return
+        entry = self.bot.answers.add(
+            answer, asker=message.author.id, per_page=per_page, private=False
+        )
+        reply = await message.reply(
+            embed=embeds.answer_embed(answer, 0, per_page),
+            view=answer_view(entry),
+            mention_author=False,
+            allowed_mentions=NONE,
+        )
+
+        async def expire() -> None:
+            await reply.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
+
+        self.bot.answers.schedule(entry, expire)
+
+
+def _choice_name(title: str, publisher: str | None) -> str:
+    name = f"{title} — {publisher}" if publisher else title
+    name = " ".join(name.split())
+    return embeds.cut(name, 100) or "untitled"
+
+
+async def setup(bot: Briefbot) -> None:
+    await bot.add_cog(AskCog(bot))

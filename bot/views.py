@@ -1,0 +1,348 @@
+"""Buttons on answers and listings, as dynamic items whose state lives in `custom_id`.
+
+discord.py dispatches a click to a dynamic item by matching its `custom_id` against a
+template, so buttons keep working after a restart. Answers themselves are kept in
+memory for `button_seconds`: paging an answer after that (or after a restart) removes
+the buttons and says so, rather than failing with "This interaction failed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot import embeds
+from index.types import Answer
+
+if TYPE_CHECKING:
+    from bot.client import Briefbot
+
+log = logging.getLogger(__name__)
+
+NONE = discord.AllowedMentions.none()
+MAX_ANSWERS = 2000  # answers kept for paging; the oldest go first
+
+
+@dataclass(slots=True)
+class AnswerEntry:
+    """An answer a user can page through, and how to remove its buttons later."""
+
+    key: str
+    answer: Answer
+    asker: int
+    per_page: int
+    private: bool
+    created: float = field(default_factory=time.monotonic)
+    page: int = 0
+    expire: Callable[[], Awaitable[Any]] | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+class AnswerCache:
+    """Answers by key, bounded, each dropped (and its buttons removed) after a timeout."""
+
+    def __init__(self, seconds: float, capacity: int = MAX_ANSWERS) -> None:
+        self.seconds = seconds
+        self.capacity = capacity
+        self._entries: OrderedDict[str, AnswerEntry] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, answer: Answer, *, asker: int, per_page: int, private: bool) -> AnswerEntry:
+        key = secrets.token_hex(5)
+        entry = AnswerEntry(key, answer, asker, per_page, private)
+        self._entries[key] = entry
+        while len(self._entries) > self.capacity:
+            _, old = self._entries.popitem(last=False)
+            if old.timer:
+                old.timer.cancel()
+        return entry
+
+    def get(self, key: str) -> AnswerEntry | None:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry.created > self.seconds:
+            return None
+        return entry
+
+    def schedule(self, entry: AnswerEntry, expire: Callable[[], Awaitable[Any]]) -> None:
+        """After the timeout, forget the answer and run `expire` (it removes the buttons)."""
+        entry.expire = expire
+        loop = asyncio.get_running_loop()
+        entry.timer = loop.call_later(self.seconds, self._expire, entry.key)
+
+    def _expire(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None or entry.expire is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._run_expire(entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _run_expire(entry: AnswerEntry) -> None:
+        assert entry.expire is not None
+        try:
+            await entry.expire()
+        except discord.HTTPException as exc:  # deleted meanwhile, or token gone
+            log.debug("could not remove buttons of answer %s: %s", entry.key, exc)
+
+    def close(self) -> None:
+        for entry in self._entries.values():
+            if entry.timer:
+                entry.timer.cancel()
+        self._entries.clear()
+
+
+class Cooldowns:
+    """Per-user sliding window: at most `rate` asks in `per` seconds."""
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate = rate
+        self.per = per
+        self._hits: dict[int, list[float]] = {}
+
+    def hit(self, user_id: int, now: float | None = None) -> float:
+        """Records an ask; returns 0 if allowed, else seconds until the next is."""
+        if self.per <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self._hits.get(user_id, []) if now - t < self.per]
+        if len(recent) >= self.rate:
+            self._hits[user_id] = recent
+            return self.per - (now - recent[0])
+        recent.append(now)
+        self._hits[user_id] = recent
+        if len(self._hits) > 10_000:  # forget idle users
+            self._hits = {u: ts for u, ts in self._hits.items() if now - ts[-1] < self.per}
+        return 0.0
+
+
+class Rendered(discord.ui.View):
+    """A view that only renders components: dynamic items dispatch the clicks, so
+    discord.py must not keep a copy of every answer's view in its view store."""
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def stopped(*items: discord.ui.Item[Any]) -> discord.ui.View:
+    view = Rendered(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view
+
+
+def answer_view(entry: AnswerEntry, *, expired: bool = False) -> discord.ui.View:
+    """◀ ▶ (when there is more than one page) and Sources; Delete on public answers."""
+    items: list[discord.ui.Item[Any]] = []
+    total = embeds.pages(entry.answer, entry.per_page)
+    if not expired:
+        if total > 1:
+            prev_page, next_page = max(entry.page - 1, 0), min(entry.page + 1, total - 1)
+            items.append(PageButton(entry.key, prev_page, "◀", disabled=entry.page == 0))
+            items.append(PageButton(entry.key, next_page, "▶", disabled=entry.page == total - 1))
+        items.append(SourcesButton(entry.key))
+    if not entry.private:
+        items.append(DeleteButton(entry.asker))
+    return stopped(*items)
+
+
+def _button(
+    custom_id: str,
+    label: str,
+    style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    *,
+    disabled: bool = False,
+) -> discord.ui.Button[Any]:
+    return discord.ui.Button(label=label, style=style, custom_id=custom_id, disabled=disabled)
+
+
+def _bot(interaction: discord.Interaction) -> Briefbot:
+    return interaction.client  # type: ignore[return-value]
+
+
+async def _expired(interaction: discord.Interaction, asker: int | None) -> None:
+    """Strip the stale buttons from the message and tell the clicker once, privately."""
+    view = stopped(DeleteButton(asker)) if asker is not None else None
+    if interaction.message is not None and interaction.message.flags.ephemeral:
+        view = None
+    await interaction.response.edit_message(view=view or stopped(), allowed_mentions=NONE)
+    await interaction.followup.send(
+        "These buttons have expired. Ask again with `/ask` for fresh results.",
+        ephemeral=True,
+        allowed_mentions=NONE,
+    )
+
+
+class PageButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:pg:(?P<key>[0-9a-f]+):(?P<page>\d+)",
+):
+    """◀ / ▶ on an answer: only the asker may page."""
+
+    def __init__(self, key: str, page: int, label: str = "▶", *, disabled: bool = False) -> None:
+        super().__init__(_button(f"bb:pg:{key}:{page}", label, disabled=disabled))
+        self.key, self.page = key, page
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> PageButton:
+        return cls(match["key"], int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        entry = _bot(interaction).answers.get(self.key)
+        if entry is None:
+            await _expired(interaction, None if _is_ephemeral(interaction) else _asker(interaction))
+            return
+        if interaction.user.id != entry.asker:
+            await interaction.response.send_message(
+                "Only the person who asked can page through this answer; ask your own with `/ask`.",
+                ephemeral=True,
+                allowed_mentions=NONE,
+            )
+            return
+        entry.page = self.page
+        await interaction.response.edit_message(
+            embed=embeds.answer_embed(entry.answer, entry.page, entry.per_page),
+            view=answer_view(entry),
+            allowed_mentions=NONE,
+        )
+
+
+class SourcesButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:src:(?P<key>[0-9a-f]+)"
+):
+    """Lists the articles an answer cites, privately, to whoever presses it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(_button(f"bb:src:{key}", "Sources", discord.ButtonStyle.primary))
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> SourcesButton:
+        return cls(match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        entry = _bot(interaction).answers.get(self.key)
+        if entry is None:
+            await _expired(interaction, None if _is_ephemeral(interaction) else _asker(interaction))
+            return
+        await interaction.response.send_message(
+            embed=embeds.sources_embed(entry.answer), ephemeral=True, allowed_mentions=NONE
+        )
+
+
+class DeleteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:del:(?P<asker>\d+)"
+):
+    """Lets the asker (or a moderator) delete a public answer, even after a restart."""
+
+    def __init__(self, asker: int) -> None:
+        super().__init__(_button(f"bb:del:{asker}", "Delete", discord.ButtonStyle.danger))
+        self.asker = asker
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> DeleteButton:
+        return cls(int(match["asker"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        moderator = interaction.guild is not None and interaction.permissions.manage_messages
+        if interaction.user.id != self.asker and not moderator:
+            await interaction.response.send_message(
+                "Only the person who asked (or a moderator) can delete this answer.",
+                ephemeral=True,
+                allowed_mentions=NONE,
+            )
+            return
+        await interaction.response.defer()
+        await interaction.delete_original_response()
+
+
+class SourceListPage(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:sl:(?P<page>\d+):(?P<dir>[pn])",
+):
+    """Pages of `/source list`: read from the database on each click, so no state."""
+
+    def __init__(self, page: int, label: str, *, disabled: bool = False) -> None:
+        direction = "p" if label == "◀" else "n"
+        super().__init__(_button(f"bb:sl:{page}:{direction}", label, disabled=disabled))
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> SourceListPage:
+        return cls(int(match["page"]), "◀" if match["dir"] == "p" else "▶")
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        bot = _bot(interaction)
+        if not await bot.check_admin(interaction):
+            return
+        embed, view = await source_list_message(bot, interaction.guild_id, self.page)
+        await interaction.response.edit_message(embed=embed, view=view, allowed_mentions=NONE)
+
+
+async def source_list_message(
+    bot: Briefbot, guild_id: int | None, page: int
+) -> tuple[discord.Embed, discord.ui.View]:
+    guild = str(guild_id) if guild_id else None
+    sources = await bot.library.sources(guild)
+    feeds = await bot.library.feeds(guild)
+    embed, total = embeds.source_list_embed(sources, feeds, page)
+    page = min(max(page, 0), total - 1)
+    items: list[discord.ui.Item[Any]] = []
+    if total > 1:
+        items.append(SourceListPage(max(page - 1, 0), "◀", disabled=page == 0))
+        items.append(SourceListPage(min(page + 1, total - 1), "▶", disabled=page == total - 1))
+    return embed, stopped(*items)
+
+
+def _is_ephemeral(interaction: discord.Interaction) -> bool:
+    return interaction.message is not None and interaction.message.flags.ephemeral
+
+
+def _asker(interaction: discord.Interaction) -> int | None:
+    """The asker recorded in the message's Delete button, if it has one."""
+    message = interaction.message
+    if message is None:
+        return None
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            match = re.fullmatch(r"bb:del:(\d+)", getattr(child, "custom_id", None) or "")
+            if match:
+                return int(match[1])
+    return None
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    PageButton,
+    SourcesButton,
+    DeleteButton,
+    SourceListPage,
+)

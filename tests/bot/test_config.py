@@ -1,0 +1,92 @@
+"""The [discord] section and its environment variables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import DISCORD_API, ConfigError, load_config
+
+ENV = (
+    "BRIEFBOT_DISCORD_TOKEN",
+    "BRIEFBOT_DISCORD_API_BASE",
+    "BRIEFBOT_DISCORD_GATEWAY_URL",
+    "BRIEFBOT_DISCORD_DEV_GUILDS",
+    "BRIEFBOT_DATABASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./briefbot.toml
+
+
+def test_defaults_point_at_discord() -> None:
+    """With nothing configured the bot talks to Discord itself, with no token."""
+    config = load_config()
+    assert config.discord.api_base == DISCORD_API
+    assert config.discord.gateway_url == ""
+    assert config.discord.token == ""
+
+
+def test_environment_alone_configures_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`briefbot run` needs no config file: every connection setting has a variable."""
+    monkeypatch.setenv("BRIEFBOT_DISCORD_TOKEN", "secret")
+    monkeypatch.setenv("BRIEFBOT_DISCORD_API_BASE", "http://127.0.0.1:1/api/v10")
+    monkeypatch.setenv("BRIEFBOT_DISCORD_GATEWAY_URL", "ws://127.0.0.1:1/gateway")
+    monkeypatch.setenv("BRIEFBOT_DISCORD_DEV_GUILDS", "111, 222,")
+    monkeypatch.setenv("BRIEFBOT_DATABASE_URL", "sqlite+aiosqlite:///x.db")
+    config = load_config()
+    assert config.discord.token == "secret"
+    assert config.discord.api_base == "http://127.0.0.1:1/api/v10"
+    assert config.discord.gateway_url == "ws://127.0.0.1:1/gateway"
+    assert config.discord.dev_guilds == (111, 222)
+    assert config.settings.database_url == "sqlite+aiosqlite:///x.db"
+    assert "secret" not in repr(config)
+
+
+def test_environment_beats_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """File values apply unless the environment sets them."""
+    path = tmp_path / "c.toml"
+    path.write_text('[discord]\ntoken = "file"\ndev_guilds = [5]\nadmin_role = "Editors"\n')
+    assert load_config(str(path)).discord.token == "file"
+    monkeypatch.setenv("BRIEFBOT_DISCORD_TOKEN", "env")
+    config = load_config(str(path))
+    assert (config.discord.token, config.discord.dev_guilds) == ("env", (5,))
+    assert config.discord.admin_role == "Editors"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[discord]\ntokn = 'x'\n", "unknown setting [discord] tokn"),
+        ("[discord]\napi_base = 'ftp://x'\n", "api_base must start with http"),
+        ("[discord]\ngateway_url = 'http://x'\n", "gateway_url must start with ws"),
+        ("[discord]\nresults = 11\n", "results must be 1 to 10"),
+        ("[discord]\nbutton_seconds = 3600.0\n", "15 minutes"),
+        ("[discord]\ndev_guilds = ['1']\n", "dev_guilds must be tuple"),
+    ],
+)
+def test_bad_discord_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:
+    """A wrong value is an error that names the setting."""
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(str(path))
+
+
+def test_bad_dev_guilds_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-numeric guild id in the variable is named."""
+    monkeypatch.setenv("BRIEFBOT_DISCORD_DEV_GUILDS", "123,abc")
+    with pytest.raises(ConfigError, match="'abc'"):
+        load_config()
+
+
+def test_example_config_loads() -> None:
+    """config.example.toml stays valid as settings are added."""
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    load_config(str(example))
