@@ -151,6 +151,7 @@ def _discord_env(discord: DiscordSettings) -> DiscordSettings:
         ("token", "BRIEFBOT_DISCORD_TOKEN"),
         ("api_base", "BRIEFBOT_DISCORD_API_BASE"),
         ("gateway_url", "BRIEFBOT_DISCORD_GATEWAY_URL"),
+        ("admin_role", "BRIEFBOT_DISCORD_ADMIN_ROLE"),
     ):
         raw = os.environ.get(name)
         if raw is not None and raw.strip():

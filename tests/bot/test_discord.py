@@ -1,0 +1,579 @@
+"""The bot end to end: `briefbot run` (a real discord.py client in its own process)
+against our fake Discord (tests/fakediscord) on 127.0.0.1.
+
+The bot is configured by environment variables alone, as in a container. The fake is
+strict like Discord: a first response later than 3 s, a second response, an over-limit
+embed or a payload that could ping anyone is a violation, and every test ends by
+asserting there were none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from index import Library, Settings
+from tests.conftest import LoopbackServer
+from tests.fakediscord import FakeDiscord, Interaction
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "examples" / "corpus"
+FIXTURES = ROOT / "tests" / "fixtures"
+MIAMI = "who attended the Miami talks?"
+
+GUILD_A = 1300000000000000001
+GUILD_B = 1300000000000000002
+ADMIN = 1300000000000000010
+ROLE_ADMIN = 1300000000000000011  # has the configured admin role, not Manage Server
+THREAD_A = 1300000000000000020
+MANAGE_GUILD = 1 << 5
+EDITORS_ROLE = 1300000000000000030
+_next_user = iter(range(1300000000000000100, 1300000000000001000))
+
+FILLER = (
+    "Officials from both delegations spent the afternoon reviewing draft language on "
+    "prisoner exchanges, energy infrastructure and the timetable for any ceasefire, "
+    "according to people familiar with the sessions who asked not to be named."
+)
+
+
+def article(title: str, *paragraphs: str) -> str:
+    return "\n\n".join([title, *paragraphs]) + "\n"
+
+
+@dataclass
+class Harness:
+    fake: FakeDiscord
+    process: subprocess.Popen[bytes]
+    log: Path
+    db_url: str
+    web: LoopbackServer
+
+    def user(self, *guilds: int, permissions: int = 0, roles: list[int] | None = None) -> int:
+        """A fresh member (fresh users have no cooldown history)."""
+        uid = next(_next_user)
+        for guild in guilds or (GUILD_A,):
+            self.fake.add_member(
+                guild, uid, f"user{uid % 1000}", permissions=permissions, roles=roles or []
+            )
+        return uid
+
+    def bot_log(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+async def seed(db_url: str) -> None:
+    """Global sample corpus, one article per guild, and one with hostile text."""
+    async with await Library.open(Settings(database_url=db_url)) as library:
+        report = await library.ingest([str(CORPUS)])
+        assert report.added and not report.failed
+        texts = {
+            "A": article(
+                "Geneva round on prisoner swaps",
+                "The Geneva round on prisoner swaps brought the Swiss mediator Alpha Bravo to "
+                "the table with both delegations. " + FILLER,
+            ),
+            "B": article(
+                "Geneva round on grain corridors",
+                "The Geneva round on grain corridors was chaired by the Turkish envoy Charlie "
+                "Delta, who met both delegations. " + FILLER,
+            ),
+            "hostile": article(
+                "Hostile markup",
+                "The zebra delegation @everyone <@123456> <@&654321> [click here](https://evil."
+                "example) **loud** # heading said the zebra talks would resume. " + FILLER,
+            ),
+        }
+        for name, guild in (("A", GUILD_A), ("B", GUILD_B), ("hostile", GUILD_A)):
+            report = await library.ingest_bytes(
+                texts[name].encode(), name=f"{name}.txt", ref=f"seed/{name}.txt", guild=str(guild)
+            )
+            assert report.added, report
+
+
+async def start_bot(
+    fake: FakeDiscord, tmp: Path, db_url: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFBOT_")} | {
+        "BRIEFBOT_DISCORD_TOKEN": fake.token,
+        "BRIEFBOT_DISCORD_API_BASE": fake.api_base,
+        "BRIEFBOT_DISCORD_GATEWAY_URL": fake.gateway_url,
+        "BRIEFBOT_DISCORD_DEV_GUILDS": f"{GUILD_A},{GUILD_B}",
+        "BRIEFBOT_DATABASE_URL": db_url,
+        "BRIEFBOT_ALLOW_PRIVATE_NETWORKS": "1",  # /source add url: from 127.0.0.1
+        **(extra_env or {}),
+    }
+    log = tmp / "bot.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            cwd=tmp,
+            env=env | {"PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    ready = asyncio.gather(
+        fake.wait_connected(timeout=60),
+        fake.wait_commands(timeout=60, guild_id=GUILD_A),
+        fake.wait_commands(timeout=60, guild_id=GUILD_B),
+    )
+    while not ready.done():
+        if process.poll() is not None:
+            ready.cancel()
+            raise AssertionError(f"bot exited with {process.returncode}:\n{log.read_text()}")
+        await asyncio.sleep(0.05)
+    await ready
+    return process, log
+
+
+def stop_bot(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def make_fake() -> FakeDiscord:
+    fake = FakeDiscord(bot_name="briefbot")
+    return fake
+
+
+def add_guilds(fake: FakeDiscord) -> None:
+    guild_a = fake.add_guild(GUILD_A, "Alpha newsroom")
+    fake.add_guild(GUILD_B, "Bravo newsroom")
+    fake.add_role(GUILD_A, EDITORS_ROLE, "Editors")
+    fake.add_channel(GUILD_A, THREAD_A, "miami-thread", type=11, parent_id=guild_a.channel_id)
+    for guild in (GUILD_A, GUILD_B):
+        fake.add_member(guild, ADMIN, "admin", permissions=MANAGE_GUILD)
+    fake.add_member(GUILD_A, ROLE_ADMIN, "editor", roles=[EDITORS_ROLE])
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def harness(
+    tmp_path_factory: pytest.TempPathFactory, web: LoopbackServer
+) -> AsyncIterator[Harness]:
+    tmp = tmp_path_factory.mktemp("bot")
+    db_url = f"sqlite+aiosqlite:///{tmp / 'briefbot.db'}"
+    await seed(db_url)
+    fake = make_fake()
+    add_guilds(fake)
+    await fake.start()
+    process, log = await start_bot(fake, tmp, db_url, {"BRIEFBOT_DISCORD_ADMIN_ROLE": "Editors"})
+    try:
+        yield Harness(fake, process, log, db_url, web)
+    finally:
+        code = stop_bot(process)
+        await fake.close()
+    assert code == 0, log.read_text()
+
+
+@pytest.fixture(autouse=True)
+def no_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test ends with the fake having seen nothing Discord would refuse."""
+    if "harness" not in request.fixturenames:
+        yield
+        return
+    h: Harness = request.getfixturevalue("harness")
+    h.fake.violations.clear()
+    yield
+    assert h.fake.violations == [], "\n".join(h.fake.violations) + "\n" + h.bot_log()[-3000:]
+
+
+def embed(message: dict[str, Any]) -> dict[str, Any]:
+    assert message.get("embeds"), message
+    return message["embeds"][0]
+
+
+def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Label → button component."""
+    return {
+        c.get("label"): c
+        for row in message.get("components") or []
+        for c in row.get("components", [])
+    }
+
+
+async def ask(
+    h: Harness, question: str, *, user: int, guild: int = GUILD_A, **options: Any
+) -> tuple[Interaction, dict[str, Any]]:
+    it = await h.fake.slash("ask", {"question": question, **options}, guild_id=guild, user_id=user)
+    message = await it.wait_message(timeout=20)
+    return it, message
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+async def test_commands_are_synced_to_the_dev_guilds(harness: Harness) -> None:
+    """/ask, /source (add list remove refresh), /help and /about reach both dev guilds."""
+    for guild in (GUILD_A, GUILD_B):
+        commands = {c["name"]: c for c in harness.fake.commands(guild)}
+        assert set(commands) == {"ask", "source", "help", "about"}
+        subs = {o["name"] for o in commands["source"]["options"]}
+        assert subs == {"add", "list", "remove", "refresh"}
+        assert int(commands["source"]["default_member_permissions"]) == MANAGE_GUILD
+        ask_options = {o["name"]: o for o in commands["ask"]["options"]}
+        assert ask_options["source"]["autocomplete"] is True
+        assert (ask_options["results"]["min_value"], ask_options["results"]["max_value"]) == (
+            1,
+            10,
+        )
+
+
+# --- asking ----------------------------------------------------------------------------
+
+
+async def test_slash_ask_defers_then_answers_with_the_cited_passage(harness: Harness) -> None:
+    """/ask is acknowledged with a deferral, then the embed cites the Miami passage first."""
+    it, message = await ask(harness, MIAMI, user=harness.user())
+    assert it.responses[0]["type"] == 5 and it.ack_seconds is not None
+    assert not it.ephemeral
+    e = embed(message)
+    first = e["description"].split("\n\n**2.** ")[0]
+    assert first.startswith("**1.** ")
+    assert "**The meeting included Dmitriev" in first and "Jared Kushner" in first
+    assert "[1] **ANI** — Ukraine peace talks in Miami 'constructive'" in first
+    assert "· 2025-12-21" in first
+    assert e["title"] == MIAMI
+    assert e["footer"]["text"].startswith("Searched ")
+    labels = buttons(message)
+    assert set(labels) == {"◀", "▶", "Sources", "Delete"}
+    assert labels["◀"].get("disabled") is True
+
+
+async def test_paging_is_for_the_asker_only(harness: Harness) -> None:
+    """▶ shows page 2 to the asker; anyone else gets a private no, the message stays."""
+    asker, other = harness.user(), harness.user()
+    _, message = await ask(harness, MIAMI, user=asker)
+    page1 = embed(message)["description"]
+    nope = await harness.fake.click(message, buttons(message)["▶"]["custom_id"], user_id=other)
+    refusal = await nope.wait_message()
+    assert nope.ephemeral and "Only the person who asked" in refusal["content"]
+    assert embed(harness.fake.message(message["id"]))["description"] == page1
+    click = await harness.fake.click(message, buttons(message)["▶"]["custom_id"], user_id=asker)
+    page2 = await click.wait_message()
+    assert click.responses[0]["type"] == 7
+    assert embed(page2)["description"].startswith("**4.** ")
+    assert "page 2/" in embed(page2)["footer"]["text"]
+    assert buttons(page2)["◀"].get("disabled") is not True
+    back = await harness.fake.click(page2, buttons(page2)["◀"]["custom_id"], user_id=asker)
+    assert embed(await back.wait_message())["description"] == page1
+
+
+async def test_sources_button_lists_cited_articles_privately(harness: Harness) -> None:
+    """Sources shows each cited article once, numbered as in the answer, to the presser."""
+    asker = harness.user()
+    _, message = await ask(harness, MIAMI, user=asker)
+    click = await harness.fake.click(
+        message, buttons(message)["Sources"]["custom_id"], user_id=harness.user()
+    )
+    shown = await click.wait_message()
+    assert click.ephemeral
+    e = embed(shown)
+    assert e["title"] == "Sources cited"
+    assert e["description"].startswith("[1] **ANI** — Ukraine peace talks in Miami")
+
+
+async def test_asker_can_delete_the_answer(harness: Harness) -> None:
+    """Delete removes a public answer for its asker."""
+    asker = harness.user()
+    _, message = await ask(harness, MIAMI, user=asker)
+    click = await harness.fake.click(
+        message, buttons(message)["Delete"]["custom_id"], user_id=asker
+    )
+    await harness.fake.wait_for(lambda: harness.fake.message(message["id"]) is None, timeout=10)
+    assert click.responses[0]["type"] == 6
+
+
+async def test_no_match_is_a_private_hint(harness: Harness) -> None:
+    """A question matching nothing gets a friendly private hint, not an empty embed."""
+    it, message = await ask(harness, "xylophone quasar", user=harness.user())
+    if message.get("flags", 0) & 64 == 0:  # the public "thinking" message was removed first
+        message = (await it.wait_messages(1))[0]
+    assert message["flags"] & 64
+    assert "Try other words" in message["content"]
+    assert not message.get("embeds")
+    assert it.original is None or it.original["flags"] & 64
+
+
+async def test_private_answer_is_ephemeral(harness: Harness) -> None:
+    """private:true defers ephemerally and the answer stays private, without Delete."""
+    it, message = await ask(harness, MIAMI, user=harness.user(), private=True)
+    assert it.ephemeral and message["flags"] & 64
+    assert "Delete" not in buttons(message)
+    assert "Dmitriev" in embed(message)["description"]
+
+
+async def test_results_option_sets_passages_per_page(harness: Harness) -> None:
+    """results:1 shows one passage per page."""
+    _, message = await ask(harness, MIAMI, user=harness.user(), results=1)
+    description = embed(message)["description"]
+    assert description.startswith("**1.** ") and "**2.** " not in description
+
+
+async def test_source_option_limits_the_search(harness: Harness) -> None:
+    """Autocomplete offers what the guild sees; picking one searches only that article."""
+    user = harness.user()
+    it = await harness.fake.autocomplete(
+        "ask", {"question": "talks", "source": "geneva"}, "source", guild_id=GUILD_A, user_id=user
+    )
+    await it.wait_response()
+    choices = it.autocomplete_choices
+    assert [c["name"] for c in choices] == ["Geneva round on prisoner swaps"]
+    _, message = await ask(harness, "delegations", user=user, source=choices[0]["value"])
+    assert "Alpha Bravo" in embed(message)["description"]
+    assert "Miami" not in embed(message)["description"]
+    _, bad = await ask(harness, "delegations", user=user, source="nope")
+    assert bad["flags"] & 64 and "no source" in bad["content"]
+
+
+async def test_mention_replies_with_the_answer(harness: Harness) -> None:
+    """`@briefbot question` gets a reply to that message with the same answer."""
+    message = await harness.fake.post_message(MIAMI, guild_id=GUILD_A, author_id=harness.user())
+    reply = await harness.fake.wait_reply(message["id"], timeout=20)
+    assert reply["message_reference"]["message_id"] == message["id"]
+    assert "**The meeting included Dmitriev" in embed(reply)["description"]
+    payload = next(m["payload"] for m in harness.fake.messages if m.get("id") == reply["id"])
+    assert payload["allowed_mentions"]["parse"] == []
+    assert payload["allowed_mentions"].get("replied_user") is False
+
+
+async def test_mention_in_a_thread(harness: Harness) -> None:
+    """Mentions work in threads too."""
+    message = await harness.fake.post_message(
+        "who chaired the grain corridors round?",
+        guild_id=GUILD_A,
+        channel_id=THREAD_A,
+        author_id=harness.user(),
+    )
+    reply = await harness.fake.wait_reply(message["id"], timeout=20)
+    assert reply["channel_id"] == str(THREAD_A)
+    # Guild B's grain article is not visible in guild A.
+    assert "Charlie Delta" not in str(reply)
+
+
+async def test_guilds_see_only_global_and_their_own_sources(harness: Harness) -> None:
+    """Each guild's articles answer in that guild only; global ones answer in both."""
+    _, in_a = await ask(
+        harness, "who mediated the Geneva round?", user=harness.user(), guild=GUILD_A
+    )
+    _, in_b = await ask(
+        harness, "who mediated the Geneva round?", user=harness.user(GUILD_B), guild=GUILD_B
+    )
+    assert "Alpha Bravo" in str(in_a) and "Charlie Delta" not in str(in_a)
+    assert "Charlie Delta" in str(in_b) and "Alpha Bravo" not in str(in_b)
+    _, b_hostile = await ask(harness, "zebra delegation", user=harness.user(GUILD_B), guild=GUILD_B)
+    assert "zebra" not in str([e.get("description") for e in b_hostile.get("embeds") or []])
+
+
+async def test_passage_text_cannot_ping_or_spoof_links(harness: Harness) -> None:
+    """@everyone, user and role mentions and masked links in a passage are inert."""
+    _, message = await ask(harness, "zebra delegation talks", user=harness.user())
+    description = embed(message)["description"]
+    assert "zebra" in description
+    assert "@everyone" not in description
+    assert "<@123456>" not in description and "<@&654321>" not in description
+    assert "[click here](" not in description
+    assert "**loud**" not in description
+
+
+async def test_cooldown_is_polite_and_private(harness: Harness) -> None:
+    """The sixth question in a minute gets a private 'please wait', not an answer."""
+    user = harness.user()
+    for _ in range(5):
+        await ask(harness, "Dmitriev", user=user)
+    it, message = await ask(harness, "Dmitriev", user=user)
+    assert it.responses[0]["type"] == 4 and it.ephemeral
+    assert "Please wait" in message["content"]
+
+
+# --- sources -----------------------------------------------------------------------------
+
+
+async def test_non_admin_cannot_add_even_when_discord_shows_the_command(
+    harness: Harness,
+) -> None:
+    """A guild lets everyone see /source; the bot still refuses a member without rights."""
+    harness.fake.show_command_to_everyone(GUILD_A, "source")
+    before = len(harness.web.requests)
+    harness.web.route(
+        "/never.html", (FIXTURES / "agency-article.html").read_bytes(), content_type="text/html"
+    )
+    it = await harness.fake.slash(
+        "source add",
+        {"url": harness.web.url("/never.html")},
+        guild_id=GUILD_A,
+        user_id=harness.user(),
+    )
+    message = await it.wait_message()
+    assert it.ephemeral and "Manage Server" in message["content"]
+    assert len(harness.web.requests) == before  # nothing was fetched
+    listing = await harness.fake.slash("source list", guild_id=GUILD_A, user_id=harness.user())
+    assert "Manage Server" in (await listing.wait_message())["content"]
+
+
+async def test_admin_adds_a_url_and_a_duplicate_is_named(harness: Harness) -> None:
+    """An admin adds an article from a URL; adding it again says it is already indexed."""
+    harness.web.route(
+        "/story.html", (FIXTURES / "agency-article.html").read_bytes(), content_type="text/html"
+    )
+    url = harness.web.url("/story.html")
+    it = await harness.fake.slash("source add", {"url": url}, guild_id=GUILD_B, user_id=ADMIN)
+    await it.wait_response()
+    assert it.responses[0]["type"] == 5 and it.ephemeral
+    await harness.fake.wait_for(
+        lambda: "Added" in (it.original or {}).get("content", ""), timeout=20
+    )
+    assert "passages)" in it.original["content"]
+    again = await harness.fake.slash("source add", {"url": url}, guild_id=GUILD_B, user_id=ADMIN)
+    await harness.fake.wait_for(
+        lambda: "already indexed" in (again.original or {}).get("content", ""), timeout=20
+    )
+
+
+async def test_unreachable_url_is_a_clear_error(harness: Harness) -> None:
+    """A URL that answers 404 ends with an error naming the URL and the status."""
+    harness.web.route("/gone.html", b"no", status=404)
+    url = harness.web.url("/gone.html")
+    it = await harness.fake.slash("source add", {"url": url}, guild_id=GUILD_B, user_id=ADMIN)
+    await harness.fake.wait_for(
+        lambda: "Could not add" in (it.original or {}).get("content", ""), timeout=20
+    )
+    assert "404" in it.original["content"]
+
+
+async def test_admin_role_adds_an_attachment_served_from_loopback(harness: Harness) -> None:
+    """A member with the configured role uploads a file; it answers in that guild only."""
+    body = article(
+        "Oslo back-channel",
+        "The Oslo back-channel was run by the Norwegian diplomat Echo Foxtrot, who hosted "
+        "both delegations at a farmhouse. " + FILLER,
+    ).encode()
+    attachment = harness.fake.add_attachment("oslo.txt", body, "text/plain")
+    harness.fake.show_command_to_everyone(GUILD_A, "source")  # the role has no Manage Server
+    it = await harness.fake.slash(
+        "source add", {"file": attachment}, guild_id=GUILD_A, user_id=ROLE_ADMIN
+    )
+    await harness.fake.wait_for(
+        lambda: "Added" in (it.original or {}).get("content", ""), timeout=20
+    )
+    assert "Oslo back-channel" in it.original["content"]
+    _, in_a = await ask(harness, "who ran the Oslo back-channel?", user=harness.user())
+    assert "Echo Foxtrot" in embed(in_a)["description"]
+    assert "oslo.txt" not in embed(in_a)["description"] or "Oslo back-channel" in str(in_a)
+    _, in_b = await ask(
+        harness, "who ran the Oslo back-channel?", user=harness.user(GUILD_B), guild=GUILD_B
+    )
+    assert "Echo Foxtrot" not in str(in_b)
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [("notes.docx", "Unsupported file type"), ("huge.txt", "too large")],
+)
+async def test_bad_uploads_are_refused_at_once(
+    harness: Harness, filename: str, expected: str
+) -> None:
+    """Wrong type or too large is refused before any download, privately."""
+    size = 10_000_001 if filename == "huge.txt" else 10  # the default limit is 10,000,000
+    attachment = harness.fake.add_attachment(filename, b"x" * size, "application/octet-stream")
+    it = await harness.fake.slash(
+        "source add", {"file": attachment}, guild_id=GUILD_A, user_id=ADMIN
+    )
+    message = await it.wait_message()
+    assert it.responses[0]["type"] == 4 and it.ephemeral
+    assert expected in message["content"]
+
+
+async def test_add_needs_exactly_one_of_url_or_file(harness: Harness) -> None:
+    """/source add with neither option says what to give."""
+    it = await harness.fake.slash("source add", {}, guild_id=GUILD_A, user_id=ADMIN)
+    assert "exactly one" in (await it.wait_message())["content"]
+
+
+async def test_list_and_remove_a_guild_source(harness: Harness) -> None:
+    """/source list shows ids and counts; /source remove takes a guild's own source away."""
+    lst = await harness.fake.slash("source list", guild_id=GUILD_B, user_id=ADMIN)
+    shown = await lst.wait_message()
+    assert lst.ephemeral
+    e = embed(shown)
+    assert "Geneva round on grain corridors" in e["description"]
+    assert "Geneva round on prisoner swaps" not in e["description"]
+    choices_it = await harness.fake.autocomplete(
+        "source remove", {"id": "grain"}, "id", guild_id=GUILD_B, user_id=ADMIN
+    )
+    await choices_it.wait_response()
+    (choice,) = choices_it.autocomplete_choices
+    assert f"`{choice['value']}`" in e["description"]
+    rm = await harness.fake.slash(
+        "source remove", {"id": choice["value"]}, guild_id=GUILD_B, user_id=ADMIN
+    )
+    assert "Removed source" in (await rm.wait_message())["content"]
+    _, after = await ask(
+        harness, "grain corridors Charlie Delta", user=harness.user(GUILD_B), guild=GUILD_B
+    )
+    assert "Charlie Delta" not in str([e.get("description") for e in after.get("embeds") or []])
+    # A global source cannot be removed from Discord.
+    _, miami = await ask(harness, MIAMI, user=harness.user(GUILD_B), guild=GUILD_B)
+    sources = await harness.fake.click(miami, buttons(miami)["Sources"]["custom_id"], user_id=ADMIN)
+    global_id = embed(await sources.wait_message())["description"].split("`")[1]
+    refused = await harness.fake.slash(
+        "source remove", {"id": global_id}, guild_id=GUILD_B, user_id=ADMIN
+    )
+    assert "no source or feed" in (await refused.wait_message())["content"]
+
+
+async def test_refresh_reports_unchanged(harness: Harness) -> None:
+    """/source refresh re-checks the guild's own sources and says what changed."""
+    it = await harness.fake.slash("source refresh", {}, guild_id=GUILD_A, user_id=ADMIN)
+    message = await it.wait_message(timeout=30)
+    assert it.ephemeral and message["content"].startswith("Refreshed in ")
+    assert "0 failed" in message["content"]
+
+
+# --- help, about -------------------------------------------------------------------------
+
+
+async def test_help_and_about(harness: Harness) -> None:
+    """/help explains the commands; /about counts what this guild searches."""
+    help_it = await harness.fake.slash("help", guild_id=GUILD_A, user_id=harness.user())
+    help_embed = embed(await help_it.wait_message())
+    assert any(f["name"].startswith("/ask") for f in help_embed["fields"])
+    about_it = await harness.fake.slash("about", guild_id=GUILD_A, user_id=harness.user())
+    fields = {f["name"]: f["value"] for f in embed(await about_it.wait_message())["fields"]}
+    assert fields["Version"] and int(fields["Sources"]) >= 3
+
+
+async def test_every_acknowledgement_was_in_time(harness: Harness) -> None:
+    """Across this module's interactions, every first response met Discord's 3 s rule."""
+    answered = [it for it in harness.fake.interactions if it.ack_seconds is not None]
+    assert len(answered) >= 20
+    assert not [
+        it
+        for it in harness.fake.interactions
+        if it.responses and it.responses[0].get("status", 200) >= 400
+    ]
