@@ -73,6 +73,10 @@ class Harness:
     def bot_log(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def components(self, message_id: str) -> set[str]:
+        """Labels of the buttons a message has now."""
+        return set(buttons(self.fake.message(message_id) or {}))
+
 
 async def seed(db_url: str) -> None:
     """Global sample corpus, one article per guild, and one with hostile text."""
@@ -104,8 +108,13 @@ async def seed(db_url: str) -> None:
 
 
 async def start_bot(
-    fake: FakeDiscord, tmp: Path, db_url: str, extra_env: dict[str, str] | None = None
+    fake: FakeDiscord,
+    tmp: Path,
+    db_url: str,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Path]:
+    """`briefbot run` in its own process; returns once it synced commands and connected."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFBOT_")} | {
         "BRIEFBOT_DISCORD_TOKEN": fake.token,
         "BRIEFBOT_DISCORD_API_BASE": fake.api_base,
@@ -115,26 +124,29 @@ async def start_bot(
         "BRIEFBOT_ALLOW_PRIVATE_NETWORKS": "1",  # /source add url: from 127.0.0.1
         **(extra_env or {}),
     }
-    log = tmp / "bot.log"
+    log = tmp / f"bot-{len(fake.command_syncs)}.log"
+    syncs, identified = len(fake.command_syncs), fake.identify
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "bot.cli", *args, "run"],
             cwd=tmp,
             env=env | {"PYTHONPATH": str(ROOT)},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    ready = asyncio.gather(
-        fake.wait_connected(timeout=60),
-        fake.wait_commands(timeout=60, guild_id=GUILD_A),
-        fake.wait_commands(timeout=60, guild_id=GUILD_B),
-    )
-    while not ready.done():
+
+    def up() -> bool:
+        return len(fake.command_syncs) >= syncs + 2 and fake.identify is not identified
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while not up():
         if process.poll() is not None:
-            ready.cancel()
             raise AssertionError(f"bot exited with {process.returncode}:\n{log.read_text()}")
+        if asyncio.get_running_loop().time() > deadline:
+            stop_bot(process)
+            raise AssertionError(f"bot did not connect:\n{log.read_text()}")
         await asyncio.sleep(0.05)
-    await ready
+    await fake.wait_connected(timeout=60)
     return process, log
 
 
@@ -577,3 +589,58 @@ async def test_every_acknowledgement_was_in_time(harness: Harness) -> None:
         for it in harness.fake.interactions
         if it.responses and it.responses[0].get("status", 200) >= 400
     ]
+
+
+# --- restarts and timeouts -----------------------------------------------------------------
+
+
+async def test_buttons_expire_cleanly_and_survive_restarts(
+    tmp_path: Path, web: LoopbackServer
+) -> None:
+    """After button_seconds the paging buttons are removed; after a restart Delete still
+    works and a stale ▶ removes itself with a private note instead of failing."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    await seed(db_url)
+    config = tmp_path / "briefbot.toml"
+    config.write_text("[discord]\nbutton_seconds = 1.5\n")
+    async with FakeDiscord(bot_name="briefbot") as fake:
+        add_guilds(fake)
+        h = Harness(fake, None, tmp_path / "none.log", db_url, web)  # type: ignore[arg-type]
+        asker = h.user()
+        process, log = await start_bot(fake, tmp_path, db_url, args=("--config", str(config)))
+        try:
+            _, expiring = await ask(h, MIAMI, user=asker)
+            assert {"◀", "▶", "Sources"} <= h.components(expiring["id"])
+            await fake.wait_for(lambda: h.components(expiring["id"]) == {"Delete"}, timeout=15)
+            _, stale = await ask(h, MIAMI, user=asker)
+        finally:
+            assert stop_bot(process) == 0, log.read_text()
+        process, log = await start_bot(fake, tmp_path, db_url)  # default 600 s buttons
+        try:
+            click = await fake.click(stale, buttons(stale)["▶"]["custom_id"], user_id=asker)
+            note = await click.wait_messages(2)
+            assert click.responses[0]["type"] == 7
+            assert h.components(stale["id"]) == {"Delete"}
+            assert note[1]["flags"] & 64 and "expired" in note[1]["content"]
+            delete = await fake.click(stale, buttons(note[0])["Delete"]["custom_id"], user_id=asker)
+            await fake.wait_for(lambda: fake.message(stale["id"]) is None, timeout=10)
+            assert delete.responses[0]["type"] == 6
+            assert fake.violations == []
+        finally:
+            assert stop_bot(process) == 0, log.read_text()
+
+
+async def test_run_without_a_token_says_how_to_set_one(tmp_path: Path) -> None:
+    """No token: one error line naming the variable, exit status 1, nothing started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFBOT_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--db", f"sqlite+aiosqlite:///{tmp_path}/x.db", "run"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no Discord bot token")
+    assert "BRIEFBOT_DISCORD_TOKEN" in result.stderr
