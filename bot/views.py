@@ -169,12 +169,12 @@ def _bot(interaction: discord.Interaction) -> Briefbot:
     return interaction.client  # type: ignore[return-value]
 
 
-async def _expired(interaction: discord.Interaction, asker: int | None) -> None:
-    """Strip the stale buttons from the message and tell the clicker once, privately."""
-    view = stopped(DeleteButton(asker)) if asker is not None else None
-    if interaction.message is not None and interaction.message.flags.ephemeral:
-        view = None
-    await interaction.response.edit_message(view=view or stopped(), allowed_mentions=NONE)
+async def _expired(interaction: discord.Interaction) -> None:
+    """Strip the stale buttons (keeping Delete, if the message had it) and tell the
+    clicker once, privately."""
+    asker = _asker(interaction)
+    view = stopped(DeleteButton(asker)) if asker is not None else stopped()
+    await interaction.response.edit_message(view=view, allowed_mentions=NONE)
     await interaction.followup.send(
         "These buttons have expired. Ask again with `/ask` for fresh results.",
         ephemeral=True,
@@ -204,7 +204,7 @@ class PageButton(
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         entry = _bot(interaction).answers.get(self.key)
         if entry is None:
-            await _expired(interaction, None if _is_ephemeral(interaction) else _asker(interaction))
+            await _expired(interaction)
             return
         if interaction.user.id != entry.asker:
             await interaction.response.send_message(
@@ -242,7 +242,7 @@ class SourcesButton(
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         entry = _bot(interaction).answers.get(self.key)
         if entry is None:
-            await _expired(interaction, None if _is_ephemeral(interaction) else _asker(interaction))
+            await _expired(interaction)
             return
         await interaction.response.send_message(
             embed=embeds.sources_embed(entry.answer), ephemeral=True, allowed_mentions=NONE
@@ -321,10 +321,6 @@ async def source_list_message(
         items.append(SourceListPage(max(page - 1, 0), "◀", disabled=page == 0))
         items.append(SourceListPage(min(page + 1, total - 1), "▶", disabled=page == total - 1))
     return embed, stopped(*items)
-
-
-def _is_ephemeral(interaction: discord.Interaction) -> bool:
-    return interaction.message is not None and interaction.message.flags.ephemeral
 
 
 def _asker(interaction: discord.Interaction) -> int | None:
