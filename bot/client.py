@@ -9,7 +9,6 @@ advanced_startup example.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from datetime import UTC, datetime
@@ -190,8 +189,10 @@ async def run_bot(config: Config) -> None:
         bot = Briefbot(library, settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. Windows
+            try:
                 loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+            except NotImplementedError:  # Windows: Ctrl-C still ends the run via KeyboardInterrupt
+                log.debug("no handler for %s on this platform", sig.name)
         async with bot:
             try:
                 await bot.start(settings.token)

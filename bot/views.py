@@ -165,6 +165,27 @@ def _button(
     return discord.ui.Button(label=label, style=style, custom_id=custom_id, disabled=disabled)
 
 
+class _FromMatch:
+    """discord.py rebuilds a dynamic item from its custom_id; each item says how in `parse`."""
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> Any:
+        return cls.parse(match)
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> Any:
+        raise NotImplementedError(f"{cls.__name__} must say how to read its custom_id")
+
+
+async def _private(interaction: discord.Interaction, text: str) -> None:
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NONE)
+
+
 def _bot(interaction: discord.Interaction) -> Briefbot:
     return interaction.client  # type: ignore[return-value]
 
@@ -183,6 +204,7 @@ async def _expired(interaction: discord.Interaction) -> None:
 
 
 class PageButton(
+    _FromMatch,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:pg:(?P<key>[0-9a-f]+):(?P<page>\d+)",
 ):
@@ -193,12 +215,7 @@ class PageButton(
         self.key, self.page = key, page
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> PageButton:
+    def parse(cls, match: re.Match[str]) -> PageButton:
         return cls(match["key"], int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
@@ -207,10 +224,9 @@ class PageButton(
             await _expired(interaction)
             return
         if interaction.user.id != entry.asker:
-            await interaction.response.send_message(
+            await _private(
+                interaction,
                 "Only the person who asked can page through this answer; ask your own with `/ask`.",
-                ephemeral=True,
-                allowed_mentions=NONE,
             )
             return
         entry.page = self.page
@@ -222,7 +238,9 @@ class PageButton(
 
 
 class SourcesButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:src:(?P<key>[0-9a-f]+)"
+    _FromMatch,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:src:(?P<key>[0-9a-f]+)",
 ):
     """Lists the articles an answer cites, privately, to whoever presses it."""
 
@@ -231,12 +249,7 @@ class SourcesButton(
         self.key = key
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> SourcesButton:
+    def parse(cls, match: re.Match[str]) -> SourcesButton:
         return cls(match["key"])
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
@@ -250,7 +263,7 @@ class SourcesButton(
 
 
 class DeleteButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:del:(?P<asker>\d+)"
+    _FromMatch, discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:del:(?P<asker>\d+)"
 ):
     """Lets the asker (or a moderator) delete a public answer, even after a restart."""
 
@@ -259,21 +272,14 @@ class DeleteButton(
         self.asker = asker
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> DeleteButton:
+    def parse(cls, match: re.Match[str]) -> DeleteButton:
         return cls(int(match["asker"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         moderator = interaction.guild is not None and interaction.permissions.manage_messages
         if interaction.user.id != self.asker and not moderator:
-            await interaction.response.send_message(
-                "Only the person who asked (or a moderator) can delete this answer.",
-                ephemeral=True,
-                allowed_mentions=NONE,
+            await _private(
+                interaction, "Only the person who asked (or a moderator) can delete this answer."
             )
             return
         await interaction.response.defer()
@@ -281,6 +287,7 @@ class DeleteButton(
 
 
 class SourceListPage(
+    _FromMatch,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:sl:(?P<page>\d+):(?P<dir>[pn])",
 ):
@@ -292,12 +299,7 @@ class SourceListPage(
         self.page = page
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> SourceListPage:
+    def parse(cls, match: re.Match[str]) -> SourceListPage:
         return cls(int(match["page"]), "◀" if match["dir"] == "p" else "▶")
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]

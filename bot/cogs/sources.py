@@ -227,15 +227,14 @@ class Progress:
     def __init__(self, interaction: discord.Interaction) -> None:
         self.interaction = interaction
         self.last = 0.0
-        self.pending: str | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def say(self, text: str, *, force: bool = False) -> None:
+        """Skipped when the last edit was under 1.5 s ago: a newer step follows anyway."""
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_EVERY:
-            self.pending = text
             return
-        self.last, self.pending = now, None
+        self.last = now
         try:
             await self.interaction.edit_original_response(content=text, allowed_mentions=NONE)
         except discord.HTTPException as exc:  # progress is best effort
@@ -248,8 +247,6 @@ class Progress:
             task = asyncio.get_running_loop().create_task(self.say(text, force=True))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        else:
-            self.pending = text
 
     async def done(self, text: str) -> None:
         """The final word; progress edits still in flight must not land after it."""
