@@ -7,15 +7,17 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import click
 
 from bot import render
 from bot.config import load_config, load_settings
+from index import evaluate
 from index.errors import BriefbotError
 from index.library import Library
 from index.settings import Settings
@@ -48,6 +50,8 @@ def run_async(func: Callable[..., Awaitable[int | None]]) -> Callable[..., None]
         except BriefbotError as exc:
             fail(str(exc))
             sys.exit(1)
+        except click.ClickException:  # usage errors: click prints them, exit status 2
+            raise
         except KeyboardInterrupt:
             fail("interrupted")
             sys.exit(130)
@@ -287,6 +291,181 @@ async def sources_refresh(ctx: Context, source_id: str | None) -> int:
     async with await open_library(ctx) as library:
         report = await library.refresh(source_id)
     return print_report(report)
+
+
+# --- eval ---------------------------------------------------------------------------
+
+
+def _search_overrides(settings: Settings, pairs: tuple[str, ...]) -> Settings:
+    """`--set key=value` over [search]: one eval run per setting, no config file needed."""
+    search = settings.search
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().removeprefix("search.")
+        if not sep or key not in {f.name for f in fields(search)}:
+            names = ", ".join(f.name for f in fields(search))
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE with KEY one of {names}")
+        kind = type(getattr(search, key))
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise click.BadParameter(f"{pair!r}: {key} takes a {kind.__name__}") from None
+        search = replace(search, **{key: value})
+    return replace(settings, search=search)
+
+
+@contextmanager
+def _eval_settings(ctx: Context, db: str | None, overrides: tuple[str, ...]) -> Iterator[Settings]:
+    """The database to evaluate in: the one given, else a fresh temporary SQLite file.
+
+    The environment's BRIEFBOT_DATABASE_URL is not used: an eval must not fill a
+    production database with benchmark documents.
+    """
+    url = db or ctx.db
+    with tempfile.TemporaryDirectory(prefix="briefbot-eval-") as tmp:
+        settings = load_settings(ctx.config, url or f"sqlite+aiosqlite:///{tmp}/eval.db")
+        yield _search_overrides(settings, overrides)
+
+
+_eval_options = [
+    click.option(
+        "--db",
+        "db",
+        default=None,
+        help="Evaluate in this database (kept) instead of a temporary one.",
+    ),
+    click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a [search] setting for this run (repeatable).",
+    ),
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
+]
+
+
+def eval_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_eval_options):
+        func = option(func)
+    return func
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Measure answer quality: BEIR datasets and question/answer-term sets."""
+
+
+@eval_group.command("beir")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(10, 1000),
+    default=100,
+    show_default=True,
+    help="Documents ranked per query.",
+)
+@eval_options
+@click.pass_obj
+@run_async
+async def eval_beir(
+    ctx: Context,
+    directory: str,
+    split: str,
+    k: int,
+    db: str | None,
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Ingest a BEIR dataset and print nDCG@10, MRR@10, recall@10 and recall@100."""
+    dataset = evaluate.load_beir(directory, split)
+    bar = _Bar()
+    with _eval_settings(ctx, db, overrides) as settings:
+        async with await Library.open(settings) as library:
+            bar.start(len(dataset.queries))
+            try:
+                result = await evaluate.run_beir(
+                    library,
+                    dataset,
+                    name=directory,
+                    split=split,
+                    k=k,
+                    progress=bar.advance,
+                )
+            finally:
+                bar.close()
+    for what, why in result.failed:
+        fail(f"{what}: {why}")
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+        return 0
+    click.echo(
+        f"{directory} ({split}): {result.queries} queries, {result.documents:,} documents, "
+        f"{result.passages:,} passages, top {k}"
+    )
+    for name, value in result.metrics.items():
+        click.echo(f"  {name:<11} {value:.4f}")
+    per_query = 1000 * result.search_seconds / max(result.queries, 1)
+    click.echo(
+        f"ingest {result.ingest_seconds:.1f} s, search {result.search_seconds:.1f} s "
+        f"({per_query:.1f} ms per query)"
+    )
+    return 0
+
+
+@eval_group.command("qa")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--corpus", multiple=True, help="File, directory or URL to ingest first (repeatable)."
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(5, 100),
+    default=10,
+    show_default=True,
+    help="Passages ranked per question.",
+)
+@click.option("--guild", default=None, help="Ask as this guild.")
+@eval_options
+@click.pass_obj
+@run_async
+async def eval_qa(
+    ctx: Context,
+    file: str,
+    corpus: tuple[str, ...],
+    k: int,
+    guild: str | None,
+    db: str | None,
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Ask every {"q", "answer_terms"} of FILE; print recall@1, recall@5 and MRR.
+
+    A passage answers when it holds all the answer terms (whole words, any case).
+    """
+    items = evaluate.load_qa(file)
+    if not corpus and not (db or ctx.db):
+        raise click.UsageError("give --corpus PATH (to ingest) or --db URL (already ingested)")
+    with _eval_settings(ctx, db, overrides) as settings:
+        async with await Library.open(settings) as library:
+            if corpus:
+                report = await library.ingest(list(corpus))
+                for what, why in report.failed:
+                    fail(f"{what}: {why}")
+            result = await evaluate.run_qa(library, items, k=k, guild=guild)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+        return 0
+    for outcome in result.outcomes:
+        where = f"rank {outcome.rank}" if outcome.rank else f"not in top {k}"
+        click.echo(f"{where:>14}  {outcome.item.question}")
+    click.echo(f"{len(result.outcomes)} questions")
+    for name, value in result.metrics.items():
+        click.echo(f"  {name:<9} {value:.4f}")
+    return 0
 
 
 # --- run ----------------------------------------------------------------------------

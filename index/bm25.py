@@ -367,6 +367,7 @@ class PassageIndex:
         self._guild_codes: dict[str, int] = {}  # only grows
         self._next_source_code = 0
         self._idf_cache: dict[tuple[str | None, int, int], float] = {}
+        self._names: tuple[int, dict[int, str]] | None = None
         empty = _empty_segment()
         stats = _Stats(0, 0, _EMPTY_I64, None, 0)
         self._snap = _Snapshot(0, empty, empty, stats, {}, {}, 0)
@@ -444,6 +445,10 @@ class PassageIndex:
     def source_ids(self) -> set[str]:
         return set(self._snap.sources)
 
+    def passage_count(self, source_id: str) -> int:
+        source = self._snap.sources.get(source_id)
+        return len(source.pids) if source is not None else 0
+
     def passage_ids(self, source_id: str) -> list[int]:
         """Passage ids of a source, in the order added ([] if unknown)."""
         source = self._snap.sources.get(source_id)
@@ -466,6 +471,16 @@ class PassageIndex:
         passage id. allowed_sources filters results only: statistics stay those of
         everything visible.
         """
+        return [(pid, score) for pid, score, _ in self.hits(terms, guild, k, allowed_sources)]
+
+    def hits(
+        self,
+        terms: Sequence[tuple[str, float]],
+        guild: str | None,
+        k: int,
+        allowed_sources: Collection[str] | None = None,
+    ) -> list[tuple[int, float, str]]:
+        """As `search`, with each passage's source id: callers that fuse evidence per source."""
         snap = self._snap
         plan = self._plan(snap, terms, guild)
         if plan is None or k <= 0:
@@ -478,7 +493,7 @@ class PassageIndex:
                 return []
             allowed = np.asarray(codes, dtype=np.int32)
 
-        found_pids, found_scores = [], []
+        found_pids, found_scores, found_src = [], [], []
         for seg in (snap.main, snap.delta):
             rows, scores = _score_segment(seg, coefs, avgdl)
             if rows.size == 0:
@@ -488,17 +503,34 @@ class PassageIndex:
                 keep &= np.isin(seg.src[rows], allowed)
             found_pids.append(seg.pids[rows[keep]])
             found_scores.append(scores[keep])
+            found_src.append(seg.src[rows[keep]])
         if not found_pids:
             return []
         pids = np.concatenate(found_pids)
         scores = np.concatenate(found_scores)
+        src = np.concatenate(found_src)
         if scores.size > k:
             # Keep everything tied with the k-th score so the passage-id tie-break is exact.
             kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
             sel = np.flatnonzero(scores >= kth)
-            pids, scores = pids[sel], scores[sel]
+            pids, scores, src = pids[sel], scores[sel], src[sel]
         order = np.lexsort((pids, -scores))[:k]
-        return list(zip(pids[order].tolist(), scores[order].tolist(), strict=True))
+        names = self._source_names(snap)
+        return [
+            (pid, score, names[c])
+            for pid, score, c in zip(
+                pids[order].tolist(), scores[order].tolist(), src[order].tolist(), strict=True
+            )
+        ]
+
+    def _source_names(self, snap: _Snapshot) -> dict[int, str]:
+        """Source code → source id for a snapshot, built once per snapshot version."""
+        cached = self._names
+        if cached is not None and cached[0] == snap.version:
+            return cached[1]
+        names = {source.code: sid for sid, source in snap.sources.items()}
+        self._names = (snap.version, names)
+        return names
 
     def scores(self, terms: Sequence[tuple[str, float]], guild: str | None) -> dict[int, float]:
         """Every visible passage's score, zeros included: O(N), for tests and evaluation."""

@@ -20,13 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from index import extract, store
-from index.bm25 import PassageIndex
+from index.bm25 import PassageIndex, SourceItem
 from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
 from index.passages import split_passages
-from index.search import Candidate, plan, rerank
+from index.search import Candidate, Query, plan, rerank
 from index.settings import Settings
-from index.tokenize import fold, tokenize
+from index.tokenize import article_terms, fold, tokenize
 from index.types import (
     Answer,
     Document,
@@ -140,7 +140,8 @@ class Library:
         self.sessions = sessions
         self.fetcher = fetcher
         self._engine = engine
-        self.index = PassageIndex()
+        self.index = PassageIndex()  # one row per passage
+        self.articles = PassageIndex()  # one row per source: its passages' terms and pairs
         self._loaded = False
         self._seq = 0
         self._sync_lock = asyncio.Lock()
@@ -180,7 +181,7 @@ class Library:
                         items = [
                             (s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources
                         ]
-                        await asyncio.to_thread(self.index.add_many, items)
+                        await asyncio.to_thread(self._load, items)
                         self._seq, self._loaded = seq, True
                         return
                     changes = await store.changes_since(session, self._seq)
@@ -199,11 +200,54 @@ class Library:
                     item = fresh.get(sid)
                     if item is None:  # removed, or replaced by nothing
                         self.index.remove_source(sid)
+                        self.articles.remove_source(sid)
                     else:
                         self.index.add(sid, item.guild, item.passage_ids, item.token_lists)
+                        self.articles.add(
+                            *_article_item(sid, item.guild, item.passage_ids, item.token_lists)
+                        )
 
             await asyncio.to_thread(apply)
             self._seq = changes[-1][0]
+
+    def _load(self, items: Sequence[SourceItem]) -> None:
+        self.index.add_many(items)
+        self.articles.add_many(_article_item(*item) for item in items)
+
+    def _search(
+        self, query: Query, guild: str | None, depth: int, allowed: Collection[str] | None
+    ) -> list[tuple[int, float]]:
+        """Top passages by passage BM25 + article_weight × article BM25 (CPU: run in a thread).
+
+        Candidates are the best passages by their own score plus every matching passage
+        of the best articles, so a passage whose article is on topic is not lost just
+        because its own words are few.
+        """
+        weight = self.settings.search.article_weight
+        terms = list(query.terms)
+        found = self.index.hits(terms, guild, depth, allowed)
+        if weight == 0:
+            return [(pid, score) for pid, score, _ in found]
+        article_terms = terms + list(query.phrases)
+        articles = self.articles.hits(article_terms, guild, depth, allowed)
+        article_score = {sid: score for _, score, sid in articles}
+        top = [sid for _, _, sid in articles]
+        size = sum(self.index.passage_count(sid) for sid in top)
+        candidates = {pid: (score, sid) for pid, score, sid in found}
+        if top:
+            for pid, score, sid in self.index.hits(terms, guild, size, top):
+                candidates[pid] = (score, sid)
+        missing = {sid for _, sid in candidates.values()} - article_score.keys()
+        if missing:
+            for _, score, sid in self.articles.hits(article_terms, guild, len(missing), missing):
+                article_score[sid] = score
+        # A negative article score (tiny corpora: BM25Okapi's idf floor) is no evidence.
+        fused = [
+            (pid, score + weight * max(article_score.get(sid, 0.0), 0.0))
+            for pid, (score, sid) in candidates.items()
+        ]
+        fused.sort(key=lambda item: (-item[1], item[0]))
+        return fused[:depth]
 
     # --- asking -----------------------------------------------------------------
 
@@ -229,9 +273,7 @@ class Library:
         if not query.terms:
             return Answer(question, (), searched, time.perf_counter() - started)
         depth = max(k, self.settings.search.rerank_depth)
-        found = await asyncio.to_thread(
-            self.index.search, list(query.terms), guild, depth, allowed_sources=sources
-        )
+        found = await asyncio.to_thread(self._search, query, guild, depth, sources)
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
         candidates = [
@@ -687,6 +729,16 @@ class Library:
                 row = await session.get(store.FeedRow, feed.id)
                 if row is not None:
                     row.last_checked, row.last_error = store.utcnow(), str(exc)
+
+
+def _article_item(
+    source_id: str,
+    guild: str | None,
+    passage_ids: Sequence[int],
+    token_lists: Sequence[Sequence[str]],
+) -> SourceItem:
+    """A source as one article row, keyed by its first passage id (ids are unique)."""
+    return (source_id, guild, [passage_ids[0]], [article_terms(token_lists)])
 
 
 def _strip_ref(message: str, ref: str) -> str:

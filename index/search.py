@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from index.passages import split_sentences
 from index.settings import SearchSettings
-from index.tokenize import query_terms, question_type, tokenize, words
+from index.tokenize import phrases, query_terms, question_type, tokenize, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class Query:
     question: str
     terms: tuple[tuple[str, float], ...]
     kind: str | None  # "who" | "when" | "where" | None
+    phrases: tuple[tuple[str, float], ...] = ()  # adjacent term pairs, scored on articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +44,12 @@ class Ranked:
 
 
 def plan(question: str, settings: SearchSettings) -> Query:
+    pairs = phrases(tokenize(question)) if settings.phrase_weight > 0 else []
     return Query(
         question=question,
         terms=tuple(query_terms(question, settings.expansion_weight)),
         kind=question_type(question),
+        phrases=tuple((pair, settings.phrase_weight) for pair in pairs),
     )
 
 

@@ -32,6 +32,10 @@ class SearchSettings:
     """Ranking knobs; BM25 itself is fixed to BM25Okapi (k1 1.5, b 0.75, epsilon 0.25)."""
 
     default_k: int = 5
+    # A passage's score is its own BM25 plus article_weight × its whole article's BM25:
+    # a passage of an article that is about the question beats a stray match.
+    article_weight: float = 1.0
+    phrase_weight: float = 0.2  # adjacent question-term pairs, scored on the article
     expansion_weight: float = 0.35  # weight of lexicon expansion terms vs the user's terms
     question_type_weight: float = 0.25  # light who/when/where re-ranking feature
     rerank_depth: int = 50  # candidates the features look at

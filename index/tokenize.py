@@ -6,10 +6,11 @@ question side adds weighted expansions from a small negotiation lexicon.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import Stemmer
 
@@ -89,8 +90,11 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Folded surface words; hyphenated names split into parts, possessives dropped."""
     out: list[str] = []
-    for match in _WORD.finditer(fold(text)):
-        word = match.group().replace("’", "'")
+    for word in _WORD.findall(fold(text)):
+        if "'" not in word and "’" not in word:  # the common case, kept cheap
+            out.append(word)
+            continue
+        word = word.replace("’", "'")
         if word.endswith("'s"):
             word = word[:-2]
         out.extend(part for part in word.split("'") if part)
@@ -106,6 +110,26 @@ def stem_words(items: Iterable[str]) -> list[str]:
 def tokenize(text: str) -> list[str]:
     """Index terms of a text, in order, repeats kept (BM25 needs term frequencies)."""
     return stem_words(words(text))
+
+
+def phrases(terms: Sequence[str]) -> list[str]:
+    """Adjacent term pairs ("a_b"): a cheap proximity signal ("vitamin d", "peace plan").
+
+    `_WORD` never yields "_", so a pair cannot collide with a single term.
+    """
+    return [f"{a}_{b}" for a, b in itertools.pairwise(terms)]
+
+
+def article_terms(token_lists: Iterable[Sequence[str]]) -> list[str]:
+    """Index terms of a whole article: its passages' terms plus their adjacent pairs.
+
+    Pairs are taken within a passage only: the join of two passages is no phrase.
+    """
+    out: list[str] = []
+    for tokens in token_lists:
+        out.extend(tokens)
+        out.extend(phrases(tokens))
+    return out
 
 
 def _build_expansions() -> dict[str, tuple[str, ...]]:

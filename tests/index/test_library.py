@@ -125,7 +125,9 @@ async def test_scores_are_bm25okapi_over_visible_passages(library: Library, tmp_
     lib = Library(
         Settings(
             database_url=library.settings.database_url,
-            search=library.settings.search.__class__(expansion_weight=0, question_type_weight=0),
+            search=library.settings.search.__class__(
+                expansion_weight=0, question_type_weight=0, article_weight=0, phrase_weight=0
+            ),
         ),
         library.sessions,
         library.fetcher,
