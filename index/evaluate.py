@@ -311,7 +311,6 @@ class QAOutcome:
 
     item: QAItem
     rank: int | None
-    top: str | None  # the first passage's text, to show what came instead
 
 
 @dataclass(slots=True)
@@ -349,6 +348,5 @@ async def run_qa(
     for item in items:
         answer = await library.ask(item.question, guild=guild, k=k)
         rank = next((hit.rank for hit in answer.hits if answers(hit.text, item.answer_terms)), None)
-        top = answer.hits[0].text if answer.hits else None
-        outcomes.append(QAOutcome(item, rank, top))
+        outcomes.append(QAOutcome(item, rank))
     return QAResult(k, outcomes)
