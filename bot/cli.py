@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import click
@@ -18,10 +19,11 @@ import click
 from bot import render
 from bot.config import load_config, load_settings
 from index import evaluate
+from index.dates import parse_day
 from index.errors import BriefbotError
 from index.library import Library
 from index.settings import Settings
-from index.types import IngestReport
+from index.types import Answer, IngestReport
 
 T = TypeVar("T")
 log = logging.getLogger("briefbot")
@@ -159,10 +161,45 @@ async def ingest(ctx: Context, sources: tuple[str, ...], guild: str | None) -> i
 # --- ask ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class AskOptions:
+    """How `ask` searches: the asking guild, result count and filters."""
+
+    guild: str | None
+    k: int | None
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+
+    async def ask(self, library: Library, question: str) -> Answer:
+        return await library.ask(
+            question,
+            guild=self.guild,
+            k=self.k,
+            since=self.since,
+            until=self.until,
+            source=self.source,
+        )
+
+
+def _day_option(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_day(value, datetime.now(UTC).date(), what=f"--{name}")
+    except BriefbotError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{name}") from None
+
+
 @main.command()
 @click.argument("question", required=False)
 @click.option("--guild", default=None, help="Answer as this guild (its sources and global ones).")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="Passages to return.")
+@click.option(
+    "--since", default=None, help="Only sources published on or after: YYYY-MM-DD, 7d, 2w, 3m."
+)
+@click.option("--until", default=None, help="Only sources published on or before (same forms).")
+@click.option("--source", default=None, help="Only this source id, or one publisher's sources.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--batch",
@@ -176,25 +213,30 @@ def ask(
     question: str | None,
     guild: str | None,
     k: int | None,
+    since: str | None,
+    until: str | None,
+    source: str | None,
     as_json: bool,
     batch: str | None,
 ) -> None:
-    """Answer QUESTION with the top passages and their citations."""
+    """Answer QUESTION with the top passages and their citations.
+
+    Put words in double quotes to require that phrase in every answer.
+    """
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
+    options = AskOptions(guild, k, _day_option("since", since), _day_option("until", until), source)
     if batch is not None:
-        _ask_batch(ctx, batch, guild, k)
+        _ask_batch(ctx, batch, options)
     else:
         assert question is not None
-        _ask_one(ctx, question, guild, k, as_json)
+        _ask_one(ctx, question, options, as_json)
 
 
 @run_async
-async def _ask_one(
-    ctx: Context, question: str, guild: str | None, k: int | None, as_json: bool
-) -> int:
+async def _ask_one(ctx: Context, question: str, options: AskOptions, as_json: bool) -> int:
     async with await open_library(ctx) as library:
-        answer = await library.ask(question, guild=guild, k=k)
+        answer = await options.ask(library, question)
     if as_json:
         click.echo(json.dumps(render.answer_json(answer), ensure_ascii=False))
     else:
@@ -203,7 +245,7 @@ async def _ask_one(
 
 
 @run_async
-async def _ask_batch(ctx: Context, path: str, guild: str | None, k: int | None) -> int:
+async def _ask_batch(ctx: Context, path: str, options: AskOptions) -> int:
     status = 0
     async with await open_library(ctx) as library:
         with click.open_file(path, encoding="utf-8") as fh:
@@ -219,7 +261,7 @@ async def _ask_batch(ctx: Context, path: str, guild: str | None, k: int | None) 
                     status = 1
                     continue
                 try:
-                    answer = await library.ask(item["question"], guild=guild, k=k)
+                    answer = await options.ask(library, item["question"])
                 except BriefbotError as exc:
                     fail(f"{path} line {line_no}: {exc}")
                     status = 1
@@ -307,11 +349,23 @@ def _search_overrides(settings: Settings, pairs: tuple[str, ...]) -> Settings:
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE with KEY one of {names}")
         kind = type(getattr(search, key))
         try:
-            value = kind(raw.strip())
+            value = _parse_setting(kind, raw.strip())
         except ValueError:
             raise click.BadParameter(f"{pair!r}: {key} takes a {kind.__name__}") from None
         search = replace(search, **{key: value})
     return replace(settings, search=search)
+
+
+def _parse_setting(kind: type, raw: str) -> Any:
+    """`bool("false")` is True, so booleans are spelled out; numbers parse as their type."""
+    if kind is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    return kind(raw)
 
 
 @contextmanager

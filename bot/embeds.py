@@ -146,24 +146,74 @@ def fit(embed: discord.Embed) -> discord.Embed:
 
 
 def citation_numbers(hits: Sequence[Hit]) -> dict[str, int]:
-    """Source id → citation number, in order of first appearance (stable across pages)."""
+    """Source id → citation number, in order of first appearance (stable across pages).
+
+    A hit's `also` sources (wire copy carried by other outlets) are numbered right after
+    its own source, so every outlet keeps one number on every page.
+    """
     numbers: dict[str, int] = {}
     for hit in hits:
-        numbers.setdefault(hit.source.id, len(numbers) + 1)
+        for src in _hit_sources(hit):
+            numbers.setdefault(src.id, len(numbers) + 1)
     return numbers
 
 
-def citation(source: SourceInfo, *, title_limit: int = 200) -> str:
+def _hit_sources(hit: Hit) -> tuple[SourceInfo, ...]:
+    return (hit.source, *hit.also)
+
+
+def citation(
+    source: SourceInfo,
+    *,
+    title_limit: int = 200,
+    publisher_limit: int = 80,
+    linked: bool = True,
+) -> str:
     """`Publisher — [Title](link) · 2025-12-21`: what a reader needs to check the passage."""
     title = cut(source.title or _display_ref(source), title_limit)
     parts = []
     if source.publisher:
-        parts.append(f"**{escape(cut(source.publisher, 80))}** — ")
-    parts.append(link(title, source.url))
+        parts.append(f"**{escape(cut(source.publisher, publisher_limit))}** — ")
+    parts.append(link(title, source.url if linked else None))
     day = _day(source.published)
     if day:
         parts.append(f" · {day}")
     return "".join(parts)
+
+
+def _citation_lines(sources: Sequence[SourceInfo], numbers: dict[str, int], room: int) -> str:
+    """One `[n] citation` line per source within `room` characters; the rest are counted.
+
+    Long titles and links are shortened before a line is dropped. The first source's
+    line is always kept: its most compact form (~170 characters) fits the smallest room
+    `answer_embed` gives.
+    """
+    out: list[str] = []
+    used = 0
+    for i, src in enumerate(sources):
+        left = len(sources) - i - 1
+        more = len(_more_outlets(left)) if left else 0
+        variants = [
+            f"\n[{numbers[src.id]}] {text}"
+            for text in (
+                citation(src),
+                citation(src, title_limit=60),
+                citation(src, title_limit=40, publisher_limit=30, linked=False),
+            )
+        ]
+        line = next((v for v in variants if used + len(v) + more <= room), None)
+        if line is None and i == 0:
+            line = variants[-1]
+        if line is None:
+            out.append(_more_outlets(len(sources) - i))
+            break
+        out.append(line)
+        used += len(line)
+    return "".join(out)
+
+
+def _more_outlets(count: int) -> str:
+    return f"\n{ELLIPSIS}and {count} more outlet{'s' if count != 1 else ''} (see Sources)"
 
 
 def _display_ref(source: SourceInfo) -> str:
@@ -175,41 +225,58 @@ def _display_ref(source: SourceInfo) -> str:
 
 
 def marked_passage(hit: Hit, limit: int) -> str:
-    """The escaped passage with its best sentence in bold, cut at a word to `limit`."""
+    """The escaped passage, best sentence in bold, query words underlined, cut to `limit`.
+
+    Every candidate is rendered whole (markers around each escaped segment), so a cut
+    can never leave a `**` or `__` open; when not even one word fits with its markers,
+    the excerpt is plain escaped text.
+    """
     text = hit.text
     span = hit.best_sentence
+    marks = hit.highlights
     start = 0
-    full = _render(text, span, 0, len(text))
+    full = _render(text, span, marks, 0, len(text))
     if len(full) <= limit:
         return full
-    if span is not None and len(_render(text, span, 0, span[1])) > limit:
+    if span is not None and len(_render(text, span, marks, 0, span[1])) > limit:
         start = span[0]  # the best sentence would be cut off: start the excerpt with it
     bounds = [m.start() for m in re.finditer(r"\s", text) if m.start() > start] + [len(text)]
     lo, hi, best = 0, len(bounds) - 1, ""
     while lo <= hi:  # the longest excerpt ending at a word boundary that fits
         mid = (lo + hi) // 2
-        candidate = _render(text, span, start, bounds[mid])
+        candidate = _render(text, span, marks, start, bounds[mid])
         if len(candidate) <= limit:
             best, lo = candidate, mid + 1
         else:
             hi = mid - 1
-    return best or cut(_render(text, None, start, len(text)), limit)
+    return best or cut(_render(text, None, (), start, len(text)), limit)
 
 
-def _render(text: str, span: tuple[int, int] | None, start: int, end: int) -> str:
-    before, strong, after = text[start:end], "", ""
+_MARKED_MASS = re.compile(r"@(?=(?:\*\*|__)+(?:everyone|here))", re.IGNORECASE)
+
+
+def _render(
+    text: str,
+    span: tuple[int, int] | None,
+    highlights: Sequence[tuple[int, int]],
+    start: int,
+    end: int,
+) -> str:
+    """`text[start:end]` escaped, `span` in bold and `highlights` underlined."""
+    s = e = start  # the bold zone, empty unless the span has text inside the excerpt
     if span is not None:
-        s, e = max(span[0], start), min(span[1], end)
-        if s < e:
-            before, strong, after = text[start:s], text[s:e], text[e:end]
-    lead = len(strong) - len(strong.lstrip())
-    trail = len(strong) - len(strong.rstrip())
-    if strong.strip():
-        before += strong[:lead]
-        after = strong[len(strong) - trail :] + after
-        strong = strong.strip()
-    out = escape(before) + (f"**{escape(strong)}**" if strong else "") + escape(after)
-    out = out.strip()
+        a, b = max(span[0], start), min(span[1], end)
+        strong = text[a:b] if a < b else ""
+        if strong.strip():  # "** x**" is not bold: the markers hug the text
+            s = a + len(strong) - len(strong.lstrip())
+            e = b - (len(strong) - len(strong.rstrip()))
+    under = _merged(highlights, start, end)
+    out = _underlined(text, under, start, s)
+    if s < e:
+        out += f"**{_underlined(text, under, s, e)}**"
+    out += _underlined(text, under, e, end)
+    # Splitting "@everyone" around a marker would dodge escape()'s zero-width space.
+    out = _MARKED_MASS.sub("@\u200b", out).strip()
     if start > 0:
         out = f"{ELLIPSIS} {out}"
     if end < len(text):
@@ -217,46 +284,98 @@ def _render(text: str, span: tuple[int, int] | None, start: int, end: int) -> st
     return out
 
 
+def _merged(spans: Sequence[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """Spans clipped to [start, end), sorted, with overlapping or touching ones joined.
+
+    Touching spans must be joined: `__a____b__` would not read as two underlines.
+    """
+    out: list[tuple[int, int]] = []
+    for a, b in sorted((max(a, start), min(b, end)) for a, b in spans):
+        if a >= b:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _underlined(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
+    """`text[start:end]` escaped, with the parts inside `spans` wrapped in `__`."""
+    out: list[str] = []
+    at = start
+    for a, b in spans:
+        a, b = max(a, start), min(b, end)
+        if a >= b:
+            continue
+        out.append(escape(text[at:a]))
+        out.append(f"__{escape(text[a:b])}__")
+        at = b
+    out.append(escape(text[at:end]))
+    return "".join(out)
+
+
 def pages(answer: Answer, per_page: int) -> int:
     return max(1, -(-len(answer.hits) // per_page))
 
 
 def answer_embed(answer: Answer, page: int = 0, per_page: int = 3) -> discord.Embed:
-    """One page of an answer: ranked passages, best sentence bold, numbered citations."""
+    """One page of an answer: ranked passages, best sentence bold, numbered citations.
+
+    The description is budgeted here rather than cut by `fit`, which could split a
+    marker or a link: citations get at most half of it, passages the rest.
+    """
     total = pages(answer, per_page)
     page = min(max(page, 0), total - 1)
     numbers = citation_numbers(answer.hits)
     shown = answer.hits[page * per_page : (page + 1) * per_page]
+    note = corrections_note(answer)
+    lead = f"{note}\n\n" if note else ""
     heads = [f"**{hit.rank}.** " for hit in shown]
-    cites = [f"\n[{numbers[hit.source.id]}] {citation(hit.source)}" for hit in shown]
-    separators = 2 * (len(shown) - 1)
-    room = (
-        Limits.DESCRIPTION
-        - separators
-        - sum(len(h) + len(c) for h, c in zip(heads, cites, strict=True))
-    )
-    each = max(room // max(len(shown), 1), 80)
+    room = Limits.DESCRIPTION - len(lead) - 2 * (len(shown) - 1) - sum(map(len, heads))
+    cite_room = room // 2 // max(len(shown), 1)
+    cites = [_citation_lines(_hit_sources(hit), numbers, cite_room) for hit in shown]
+    each = (room - sum(map(len, cites))) // max(len(shown), 1)
     blocks = [
         f"{head}{marked_passage(hit, each)}{cite}"
         for head, hit, cite in zip(heads, shown, cites, strict=True)
     ]
     embed = discord.Embed(
         title=cut(escape(answer.question), Limits.TITLE),
-        description="\n\n".join(blocks),
+        description=lead + "\n\n".join(blocks),
         colour=BLUE,
     )
     ms = answer.seconds * 1000
-    footer = f"Searched {answer.searched:,} passages in {ms:.0f} ms"
+    within = " within your filters" if answer.filtered else ""
+    footer = f"Searched {answer.searched:,} passages{within} in {ms:.0f} ms"
     if total > 1:
         footer += f" · page {page + 1}/{total}"
     embed.set_footer(text=footer)
     return fit(embed)
 
 
+NOTE_LIMIT = 300  # the corrections note, so passages keep nearly all of the room
+
+
+def corrections_note(answer: Answer) -> str:
+    """`Searched for Witkoff (you typed Witkof)`, or "" when nothing was corrected."""
+    parts = [
+        f"{escape(cut(c.used, 40))} (you typed {escape(cut(c.typed, 40))})"
+        for c in answer.corrections
+    ]
+    if not parts:
+        return ""
+    note = f"Searched for {', '.join(parts)}"
+    while len(note) > NOTE_LIMIT and len(parts) > 1:  # one part is at most ~175 characters
+        parts.pop()
+        note = f"Searched for {', '.join(parts)}, {ELLIPSIS}"
+    return note
+
+
 def sources_embed(answer: Answer) -> discord.Embed:
-    """Every article an answer cites, numbered as in the answer, with its id."""
+    """Every article an answer cites (wire copies too), numbered as in the answer, with its id."""
     numbers = citation_numbers(answer.hits)
-    sources = {hit.source.id: hit.source for hit in answer.hits}
+    sources = {src.id: src for hit in answer.hits for src in _hit_sources(hit)}
     lines = [f"[{numbers[sid]}] {citation(src)} · `{sid}`" for sid, src in sources.items()]
     embed = discord.Embed(title="Sources cited", colour=GREY)
     embed.description = _fit_lines(lines, Limits.DESCRIPTION)
@@ -281,16 +400,35 @@ def _fit_lines(lines: Sequence[str], limit: int) -> str:
     return "\n".join(out)
 
 
+FILTERS = "`since`, `until` or `source`"
+
+
 def no_match_text(answer: Answer) -> str:
     """The friendly reply when nothing matches: what was searched and what to try."""
+    question = escape(cut(answer.question, 300))
+    if answer.filtered and answer.searched == 0:
+        return (
+            f"No article here falls within your filters ({FILTERS}). Widen the dates, pick "
+            "another source or leave the filters out to search everything."
+        )
     if answer.searched == 0:
         return (
             "There are no sources to search here yet. An admin can add articles or feeds "
             "with `/source add`."
         )
-    return (
-        f"No passage among {answer.searched:,} matches “{cut(escape(answer.question), 300)}”. "
-        "Try other words: a name, a place or a date (e.g. `who attended the Miami talks`)."
+    if answer.filtered:
+        text = (
+            f"No passage among the {answer.searched:,} within your filters ({FILTERS}) "
+            f"matches “{question}”."
+        )
+    else:
+        text = f"No passage among {answer.searched:,} matches “{question}”."
+    if answer.suggestion:
+        text += f" Did you mean “{escape(cut(answer.suggestion, 300))}”?"
+    if answer.filtered:
+        return text + " Widen the dates or the source, or try other words."
+    return text + (
+        " Try other words: a name, a place or a date (e.g. `who attended the Miami talks`)."
     )
 
 
@@ -364,9 +502,16 @@ def ingest_text(report: IngestReport, added: Sequence[SourceInfo], what: str) ->
 HELP = (
     (
         "/ask question:<text>",
-        "Ranked passages from this server's sources, each with its "
-        "citation. Options: `source` (search one article), `results` (1–10 per page), "
-        "`private` (only you see the answer). ◀ ▶ page through more results.",
+        "Ranked passages from this server's sources, each with its citation; the best "
+        "sentence is bold, your words are underlined. Options: `source` (one article, or "
+        "every article of a publisher such as ANI), `since` / `until` (published on or "
+        "after / before: `2025-12-01`, `7d`, `2w`, `3m`, `yesterday`), `results` (1–10 per "
+        "page), `private` (only you see the answer). ◀ ▶ page through more results.",
+    ),
+    (
+        "Search tips",
+        'Put a phrase in quotes, e.g. `"peace plan"`, and every answer contains it. Small '
+        "typos are forgiven: `Witkof` finds Witkoff, and the answer says what it searched.",
     ),
     (
         "@briefbot <question>",

@@ -8,6 +8,7 @@ from typing import Any
 from index.types import Answer, Hit, SourceInfo
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
+UNDERLINE, NO_UNDERLINE = "\x1b[4m", "\x1b[24m"
 
 
 def iso(value: date | datetime | None) -> str | None:
@@ -30,7 +31,7 @@ def source_json(source: SourceInfo) -> dict[str, Any]:
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
-    """The `ask --json` object (its shape is a contract other tools rely on)."""
+    """The `ask --json` object (its shape is a contract other tools rely on: no extra keys)."""
     return {
         "question": answer.question,
         "results": [
@@ -74,30 +75,54 @@ def citation(source: SourceInfo) -> str:
 
 
 def marked(hit: Hit, *, ansi: bool) -> str:
-    """The passage with its best-matching sentence in bold (ANSI) or **…**."""
-    if hit.best_sentence is None:
+    """The passage with its best sentence in bold and, on a terminal, query words underlined.
+
+    Without ANSI (a pipe or file) the best sentence is `**…**` and words stay unmarked,
+    so the text remains what the source said.
+    """
+    marks: list[tuple[int, int, str]] = []  # (position, order at that position, mark)
+    if hit.best_sentence is not None:
+        start, end = hit.best_sentence
+        left, right = (BOLD, RESET) if ansi else ("**", "**")
+        marks += [(start, 1, left), (end, 0, right)]
+    if ansi:
+        for start, end in hit.highlights:
+            marks += [(start, 2, UNDERLINE), (end, 0, NO_UNDERLINE)]
+    if not marks:
         return hit.text
-    start, end = hit.best_sentence
-    left, right = (BOLD, RESET) if ansi else ("**", "**")
-    return f"{hit.text[:start]}{left}{hit.text[start:end]}{right}{hit.text[end:]}"
+    out, at = [], 0
+    for position, _, mark in sorted(marks):
+        out.append(hit.text[at:position])
+        out.append(mark)
+        at = position
+    out.append(hit.text[at:])
+    return "".join(out)
 
 
 def answer_text(answer: Answer, *, ansi: bool) -> str:
     """Human output: rank, score, marked passage, then `[n]` citation per source."""
     if not answer.hits:
-        return (
-            f"No passage matches {answer.question!r} among {answer.searched} passages; "
-            "try other words."
-        )
+        where = "within the filters " if answer.filtered else ""
+        text = (
+            f"No passage matches {answer.question!r} among {answer.searched} passages "
+            f"{where}; try other words."
+        ).replace(" ;", ";")
+        if answer.suggestion:
+            text += f" Did you mean {answer.suggestion!r}?"
+        return text
     numbers: dict[str, int] = {}
     lines: list[str] = []
+    if answer.corrections:
+        fixed = ", ".join(f"{c.used} (for {c.typed})" for c in answer.corrections)
+        lines += [f"Searched for {fixed}: no passage holds the word as typed.", ""]
     for hit in answer.hits:
-        n = numbers.setdefault(hit.source.id, len(numbers) + 1)
         lines.append(f"{hit.rank}. score {hit.score:.3f}")
         for paragraph in marked(hit, ansi=ansi).split("\n"):
             if paragraph.strip():
                 lines.append(f"   {paragraph}")
-        lines.append(f"   [{n}] {citation(hit.source)}")
+        for source in (hit.source, *hit.also):
+            n = numbers.setdefault(source.id, len(numbers) + 1)
+            lines.append(f"   [{n}] {citation(source)}")
         lines.append("")
     return "\n".join(lines).rstrip("\n")
 

@@ -368,6 +368,7 @@ class PassageIndex:
         self._next_source_code = 0
         self._idf_cache: dict[tuple[str | None, int, int], float] = {}
         self._names: tuple[int, dict[int, str]] | None = None
+        self._terms: tuple[str, ...] = ()  # vocabulary() cache, rebuilt when the vocabulary grows
         empty = _empty_segment()
         stats = _Stats(0, 0, _EMPTY_I64, None, 0)
         self._snap = _Snapshot(0, empty, empty, stats, {}, {}, 0)
@@ -449,6 +450,44 @@ class PassageIndex:
         source = self._snap.sources.get(source_id)
         return len(source.pids) if source is not None else 0
 
+    def document_frequency(self, term: str, guild: str | None) -> int:
+        """Passages holding `term` among those `guild` sees (0 if unknown or invisible)."""
+        tid = self._vocab.get(term)
+        if tid is None:
+            return 0
+        snap = self._snap
+        own = snap.guild_stats.get(guild) if guild is not None else None
+        return snap.global_stats.df_of(tid) + (own.df_of(tid) if own is not None else 0)
+
+    def example(self, term: str, guild: str | None) -> int | None:
+        """A visible passage holding `term`, the lowest id: shows how a term is written."""
+        tid = self._vocab.get(term)
+        if tid is None:
+            return None
+        snap = self._snap
+        code = self._guild_codes.get(guild) if guild is not None else None
+        best: int | None = None
+        for seg in (snap.main, snap.delta):
+            if tid >= len(seg.indptr) - 1:
+                continue
+            rows = seg.indices[seg.indptr[tid] : seg.indptr[tid + 1]]
+            rows = rows[_visible(seg.part[rows], code)]
+            if rows.size:
+                pid = int(seg.pids[rows].min())
+                best = pid if best is None else min(best, pid)
+        return best
+
+    def vocabulary(self) -> Sequence[str]:
+        """Every term ever indexed, in id order; some may no longer be visible to anyone.
+
+        For spelling suggestions: callers check `document_frequency` before showing one.
+        """
+        with self._lock:
+            cached = self._terms
+            if len(cached) != len(self._vocab):
+                cached = self._terms = tuple(self._vocab)
+        return cached
+
     def passage_ids(self, source_id: str) -> list[int]:
         """Passage ids of a source, in the order added ([] if unknown)."""
         source = self._snap.sources.get(source_id)
@@ -522,6 +561,37 @@ class PassageIndex:
                 pids[order].tolist(), scores[order].tolist(), src[order].tolist(), strict=True
             )
         ]
+
+    def sources_with_all(self, terms: Collection[str], guild: str | None) -> set[str]:
+        """Ids of visible sources with one row holding every term (postings intersected).
+
+        For required phrases: on the article index (one row per source, adjacent pairs
+        included) this finds the articles that can hold the phrase, without scoring.
+        """
+        snap = self._snap
+        tids = [self._vocab.get(t) for t in set(terms)]
+        if not tids or any(t is None for t in tids):
+            return set()
+        code = self._guild_codes.get(guild) if guild is not None else None
+        found: set[int] = set()
+        for seg in (snap.main, snap.delta):
+            n_terms = len(seg.indptr) - 1
+            rows: NDArray[Any] | None = None
+            for tid in tids:
+                assert tid is not None
+                if tid >= n_terms:
+                    rows = None
+                    break
+                got = seg.indices[seg.indptr[tid] : seg.indptr[tid + 1]]
+                rows = got if rows is None else np.intersect1d(rows, got, assume_unique=True)
+                if rows.size == 0:
+                    break
+            if rows is None or rows.size == 0:
+                continue
+            rows = rows[_visible(seg.part[rows], code)]
+            found.update(seg.src[rows].tolist())
+        names = self._source_names(snap)
+        return {names[c] for c in found if c in names}
 
     def _source_names(self, snap: _Snapshot) -> dict[int, str]:
         """Source code → source id for a snapshot, built once per snapshot version."""

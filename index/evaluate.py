@@ -153,11 +153,18 @@ def duplicate_ids(corpus: Path) -> dict[str, list[str]]:
 
 
 def document_ranking(answer: Answer, aliases: Mapping[str, list[str]], k: int) -> list[str]:
-    """Documents in the order of their best passage, each once, identical texts together."""
+    """Documents in the order of their best passage, each once, identical texts together.
+
+    A passage folded as a near-duplicate ranks its other sources right after its own.
+    """
     ranking: list[str] = []
     seen: set[str] = set()
     for hit in answer.hits:
-        for doc_id in aliases.get(hit.source.ref, [hit.source.ref]):
+        for doc_id in (
+            doc_id
+            for source in (hit.source, *hit.also)
+            for doc_id in aliases.get(source.ref, [source.ref])
+        ):
             if doc_id not in seen:
                 seen.add(doc_id)
                 ranking.append(doc_id)

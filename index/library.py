@@ -8,12 +8,15 @@ tokenising, index updates, scoring) runs in threads so an event loop never waits
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,11 +27,24 @@ from index.bm25 import PassageIndex, SourceItem
 from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
 from index.passages import split_passages
-from index.search import Candidate, Query, plan, rerank
+from index.search import (
+    Candidate,
+    Query,
+    Ranked,
+    correct,
+    holds_phrases,
+    needs_correction,
+    plan,
+    rerank,
+    suggestions,
+    surface,
+    term_spans,
+)
 from index.settings import Settings
 from index.tokenize import article_terms, fold, tokenize
 from index.types import (
     Answer,
+    Correction,
     Document,
     Feed,
     FeedInfo,
@@ -54,6 +70,16 @@ class Task:
     value: str
     kind: str  # "file" | "records" | "url"
     weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMeta:
+    """What filters and recency need of an indexed source, kept in memory beside the index."""
+
+    guild: str | None
+    day: date | None  # published, else added: what since/until compare
+    publisher: str | None  # folded, for case- and accent-insensitive matching
+    published: date | None  # what recency looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +168,7 @@ class Library:
         self._engine = engine
         self.index = PassageIndex()  # one row per passage
         self.articles = PassageIndex()  # one row per source: its passages' terms and pairs
+        self._meta: dict[str, SourceMeta] = {}
         self._loaded = False
         self._seq = 0
         self._sync_lock = asyncio.Lock()
@@ -182,6 +209,7 @@ class Library:
                             (s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources
                         ]
                         await asyncio.to_thread(self._load, items)
+                        self._meta = {s.source_id: _meta(s) for s in sources}
                         self._seq, self._loaded = seq, True
                         return
                     changes = await store.changes_since(session, self._seq)
@@ -201,7 +229,9 @@ class Library:
                     if item is None:  # removed, or replaced by nothing
                         self.index.remove_source(sid)
                         self.articles.remove_source(sid)
+                        self._meta.pop(sid, None)
                     else:
+                        self._meta[sid] = _meta(item)
                         self.index.add(sid, item.guild, item.passage_ids, item.token_lists)
                         self.articles.add(
                             *_article_item(sid, item.guild, item.passage_ids, item.token_lists)
@@ -225,11 +255,20 @@ class Library:
         """
         weight = self.settings.search.article_weight
         terms = list(query.terms)
+        if query.required:
+            # Only articles holding every quoted term and adjacent pair can hold the phrase;
+            # all their passages are candidates, checked word by word after the fetch.
+            holding = self.articles.sources_with_all(query.required_terms(), guild)
+            allowed = holding if allowed is None else holding & set(allowed)
+            if not allowed:
+                return []
+            total = sum(self.index.passage_count(sid) for sid in allowed)
+            depth = max(depth, min(total, MAX_PHRASE_CANDIDATES))
         found = self.index.hits(terms, guild, depth, allowed)
         if weight == 0:
             return [(pid, score) for pid, score, _ in found]
         article_terms = terms + list(query.phrases)
-        articles = self.articles.hits(article_terms, guild, depth, allowed)
+        articles = self.articles.hits(article_terms, guild, min(depth, MAX_ARTICLES), allowed)
         article_score = {sid: score for _, score, sid in articles}
         top = [sid for _, _, sid in articles]
         size = sum(self.index.passage_count(sid) for sid in top)
@@ -258,8 +297,19 @@ class Library:
         guild: str | None = None,
         k: int | None = None,
         sources: Collection[str] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        source: str | None = None,
     ) -> Answer:
-        """Top-k passages for a question, each with its citation."""
+        """Top-k passages for a question, each with its citation.
+
+        `sources` limits the search to these source ids; `source` to one source id or
+        every source of one publisher (any case); `since`/`until` to sources published
+        (or, undated, added) on or between those days. Statistics stay those of
+        everything the guild sees, so a filter never changes a passage's score.
+        Quoted phrases must appear in every answer; unknown words are corrected to the
+        nearest index term (`Answer.corrections` says which).
+        """
         started = time.perf_counter()
         question = question.strip()
         if not question:
@@ -267,19 +317,45 @@ class Library:
         k = k or self.settings.search.default_k
         if k < 1:
             raise BriefbotError(f"k must be at least 1, not {k}")
+        if since is not None and until is not None and since > until:
+            raise BriefbotError(f"since ({since}) is after until ({until})")
         await self.sync()
         query = plan(question, self.settings.search)
         searched = self.index.visible_count(guild)
-        if not query.terms:
-            return Answer(question, (), searched, time.perf_counter() - started)
+        allowed = self._allowed(guild, sources, since, until, source)
+        frequency = functools.partial(self.index.document_frequency, guild=guild)
+        if self.settings.search.typo_tolerance and needs_correction(query, frequency):
+            query = await asyncio.to_thread(correct, query, self.index.vocabulary(), frequency)
+        filtered = allowed is not None
+        if allowed is not None:
+            searched = sum(self.index.passage_count(sid) for sid in allowed)
+        if not query.terms or (allowed is not None and not allowed):
+            return Answer(question, (), searched, time.perf_counter() - started, filtered=filtered)
         depth = max(k, self.settings.search.rerank_depth)
-        found = await asyncio.to_thread(self._search, query, guild, depth, sources)
+        found = await asyncio.to_thread(self._search, query, guild, depth, allowed)
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
+        if query.required:
+            found = [
+                (pid, score)
+                for pid, score in found
+                if pid in rows and holds_phrases(rows[pid][0].tokens, query)
+            ][:depth]
         candidates = [
-            Candidate(pid, score, rows[pid][0].text) for pid, score in found if pid in rows
+            Candidate(pid, score, rows[pid][0].text, self._published(rows[pid][1].id))
+            for pid, score in found
+            if pid in rows
         ]
-        ranked = rerank(query, candidates, self.settings.search, k)
+        today = datetime.now(UTC).date()
+
+        def finish() -> list[tuple[Ranked, tuple[tuple[int, int], ...]]]:
+            ranked = rerank(query, candidates, self.settings.search, k, today=today)
+            return [
+                (r, term_spans(rows[r.passage_id][0].text, query.terms) if i < HIGHLIGHTED else ())
+                for i, r in enumerate(ranked)
+            ]
+
+        terms = tuple(t for t, _ in query.terms)
         hits = tuple(
             Hit(
                 rank=i,
@@ -288,11 +364,84 @@ class Library:
                 text=rows[r.passage_id][0].text,
                 source=store.source_info(rows[r.passage_id][1]),
                 best_sentence=r.best_sentence,
-                terms=tuple(t for t, _ in query.terms),
+                terms=terms,
+                highlights=spans,
+                also=_also(rows, r.passage_id, r.duplicates),
             )
-            for i, r in enumerate(ranked, start=1)
+            for i, (r, spans) in enumerate(await asyncio.to_thread(finish), start=1)
         )
-        return Answer(question, hits, searched, time.perf_counter() - started)
+        corrections = _corrections(question, query, hits)
+        suggestion = None
+        if not hits and not filtered:
+            suggestion = await self._suggest(question, guild)
+        return Answer(
+            question,
+            hits,
+            searched,
+            time.perf_counter() - started,
+            corrections,
+            suggestion,
+            filtered,
+        )
+
+    async def _suggest(self, question: str, guild: str | None) -> str | None:
+        """The question with unknown words swapped for index words, as passages write them."""
+        frequency = functools.partial(self.index.document_frequency, guild=guild)
+        found = await asyncio.to_thread(suggestions, question, self.index.vocabulary(), frequency)
+        if not found:
+            return None
+        examples = {word: self.index.example(term, guild) for word, term in found.items()}
+        async with self.sessions() as session:
+            rows = await store.passages_by_id(
+                session, [pid for pid in examples.values() if pid is not None]
+            )
+        out = question
+        for word, term in found.items():
+            pid = examples[word]
+            written = surface(rows[pid][0].text, term) if pid in rows else None
+            out = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", written or term, out, count=1)
+        return out
+
+    def _published(self, source_id: str) -> date | None:
+        meta = self._meta.get(source_id)
+        return meta.published if meta else None
+
+    def _allowed(
+        self,
+        guild: str | None,
+        sources: Collection[str] | None,
+        since: date | None,
+        until: date | None,
+        source: str | None,
+    ) -> set[str] | None:
+        """The source ids the filters leave, or None when nothing is filtered."""
+        if sources is None and since is None and until is None and source is None:
+            return None
+        visible = {sid: m for sid, m in self._meta.items() if m.guild is None or m.guild == guild}
+        allowed = set(visible) if sources is None else set(sources) & visible.keys()
+        if source is not None:
+            allowed &= self._named(source, visible)
+        if since is not None or until is not None:
+            allowed = {
+                sid
+                for sid in allowed
+                if (day := visible[sid].day) is not None
+                and (since is None or day >= since)
+                and (until is None or day <= until)
+            }
+        return allowed
+
+    @staticmethod
+    def _named(name: str, visible: dict[str, SourceMeta]) -> set[str]:
+        """A source id, or every source of a publisher; an unknown name is an error."""
+        name = name.strip()
+        if name in visible:
+            return {name}
+        wanted = " ".join(fold(name).split())
+        found = {sid for sid, m in visible.items() if m.publisher == wanted}
+        if not found:
+            raise BriefbotError(f"no source or publisher {name!r} here")
+        return found
 
     # --- ingesting --------------------------------------------------------------
 
@@ -729,6 +878,43 @@ class Library:
                 row = await session.get(store.FeedRow, feed.id)
                 if row is not None:
                     row.last_checked, row.last_error = store.utcnow(), str(exc)
+
+
+MAX_ARTICLES = 200  # best articles whose passages all become candidates
+MAX_PHRASE_CANDIDATES = 2000  # passages fetched to check a quoted phrase word by word
+# Hits whose matching words are marked: more than any reader pages through, fewer than
+# the hundreds an evaluation asks for (marking costs a tokenisation per passage).
+HIGHLIGHTED = 50
+
+
+def _meta(item: store.IndexedSource) -> SourceMeta:
+    publisher = " ".join(fold(item.publisher).split()) if item.publisher else None
+    return SourceMeta(item.guild, item.day, publisher, item.published)
+
+
+def _also(
+    rows: dict[int, tuple[store.PassageRow, store.SourceRow]],
+    passage_id: int,
+    duplicates: Sequence[int],
+) -> tuple[SourceInfo, ...]:
+    """Other outlets' sources of a folded near-duplicate, each once, in rank order."""
+    seen = {rows[passage_id][1].id}
+    out: list[SourceInfo] = []
+    for pid in duplicates:
+        row = rows[pid][1]
+        if row.id not in seen:
+            seen.add(row.id)
+            out.append(store.source_info(row))
+    return tuple(out)
+
+
+def _corrections(question: str, query: Query, hits: Sequence[Hit]) -> tuple[Correction, ...]:
+    """Typed words and what was searched instead, as written in the question and passages."""
+    out: list[Correction] = []
+    for typed, used in query.corrections:
+        shown = next((w for h in hits if (w := surface(h.text, used))), None)
+        out.append(Correction(surface(question, typed) or typed, shown or used))
+    return tuple(out)
 
 
 def _article_item(

@@ -6,13 +6,28 @@ they stay cheap and the BM25 score stays the backbone of every answer.
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
 
 from index.passages import split_sentences
 from index.settings import SearchSettings
-from index.tokenize import phrases, query_terms, question_type, tokenize, words
+from index.spelling import is_english, nearest
+from index.tokenize import (
+    STOPWORDS,
+    WORD,
+    phrases,
+    query_terms,
+    question_type,
+    quoted,
+    spelling_variants,
+    stem_words,
+    tokenize,
+    words,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +38,16 @@ class Query:
     terms: tuple[tuple[str, float], ...]
     kind: str | None  # "who" | "when" | "where" | None
     phrases: tuple[tuple[str, float], ...] = ()  # adjacent term pairs, scored on articles
+    required: tuple[tuple[str, ...], ...] = ()  # quoted phrases as term sequences: must appear
+    corrections: tuple[tuple[str, str], ...] = ()  # (typed term, index term used instead)
+
+    def required_terms(self) -> set[str]:
+        """Terms and adjacent pairs an article must hold to contain every quoted phrase."""
+        out: set[str] = set()
+        for seq in self.required:
+            out.update(seq)
+            out.update(phrases(seq))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,25 +57,100 @@ class Candidate:
     passage_id: int
     score: float
     text: str
+    day: date | None = None  # published date of its source: recency
 
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A re-ranked passage: final score and the span of its best-matching sentence."""
+    """A re-ranked passage: final score, best sentence, near-duplicates folded into it."""
 
     passage_id: int
     score: float
     best_sentence: tuple[int, int] | None
+    duplicates: tuple[int, ...] = ()  # passage ids of the same text from other sources
 
 
 def plan(question: str, settings: SearchSettings) -> Query:
     pairs = phrases(tokenize(question)) if settings.phrase_weight > 0 else []
+    required = tuple(seq for seq in (tuple(tokenize(q)) for q in quoted(question)) if seq)
     return Query(
         question=question,
-        terms=tuple(query_terms(question, settings.expansion_weight)),
+        terms=tuple(query_terms(question, settings.expansion_weight, settings.variant_weight)),
         kind=question_type(question),
         phrases=tuple((pair, settings.phrase_weight) for pair in pairs),
+        required=required,
     )
+
+
+def correct(query: Query, vocabulary: Sequence[str], frequency: Callable[[str], int]) -> Query:
+    """Swaps each typed word that no visible passage holds for its nearest index term.
+
+    Left alone: words some visible passage holds in another spelling (a variant),
+    English words (the sources just lack them) and the lexicon's expansions. A corrected
+    term keeps its weight; pairs and quoted phrases follow the correction. CPU-bound on
+    a big vocabulary, so callers run it off the event loop.
+    """
+    fixes: dict[str, str] = {}
+    asked = {t for t, _ in query.terms}
+    for word in words(query.question):
+        stems = stem_words([word])
+        if not stems or stems[0] in fixes or frequency(stems[0]) > 0:
+            continue
+        variants = [v for v in spelling_variants(word) if v in asked]
+        if any(frequency(v) > 0 for v in variants) or is_english(word):
+            continue
+        better = nearest(stems[0], vocabulary, frequency)
+        if better is not None:
+            fixes[stems[0]] = better
+    if not fixes:
+        return query
+
+    def fix_pair(pair: str) -> str:
+        return "_".join(fixes.get(part, part) for part in pair.split("_"))
+
+    terms: list[tuple[str, float]] = []
+    for term, weight in query.terms:
+        fixed = fixes.get(term, term)
+        if fixed != term and any(t == fixed for t, _ in query.terms):
+            continue  # already asked for (say as an expansion): don't count it twice
+        terms.append((fixed, weight))
+    return replace(
+        query,
+        terms=tuple(terms),
+        phrases=tuple((fix_pair(p), w) for p, w in query.phrases),
+        required=tuple(tuple(fixes.get(t, t) for t in seq) for seq in query.required),
+        corrections=tuple(fixes.items()),
+    )
+
+
+def suggestions(
+    question: str, vocabulary: Sequence[str], frequency: Callable[[str], int]
+) -> dict[str, str]:
+    """For "did you mean": each typed word no visible passage holds → nearest index term.
+
+    Unlike `correct`, English words are included: when nothing matches at all, "stuff"
+    → "staff" is worth offering, though not worth searching for unasked.
+    """
+    out: dict[str, str] = {}
+    for m in WORD.finditer(question):
+        stems = stem_words(words(m.group()))
+        if len(stems) != 1 or frequency(stems[0]) > 0:
+            continue
+        better = nearest(stems[0], vocabulary, frequency)
+        if better is not None:
+            out[m.group()] = better
+    return out
+
+
+def needs_correction(query: Query, frequency: Callable[[str], int]) -> bool:
+    """Cheap check (no vocabulary scan): does some typed term match nothing visible?"""
+    return any(frequency(t) == 0 for t in tokenize(query.question))
+
+
+def holds_phrases(tokens: str, query: Query) -> bool:
+    """Whether space-joined index terms hold every quoted phrase, in order and adjacent."""
+    padded = f" {tokens} "
+    return all(f" {' '.join(seq)} " in padded for seq in query.required)
 
 
 # A capitalised word inside a sentence (not its first word, not after an opening quote).
@@ -132,30 +232,140 @@ def answer_feature(kind: str | None, sentence: str, asked: set[str]) -> float:
     return 0.0
 
 
-def rerank(
-    query: Query, candidates: Sequence[Candidate], settings: SearchSettings, k: int
-) -> list[Ranked]:
-    """Top k by BM25 × (1 + weight × feature of the best sentence); ties by passage id.
+def recency(day: date | None, today: date, half_life: float) -> float:
+    """1 for today's news, halving every `half_life` days; 0 when the date is unknown."""
+    if day is None or half_life <= 0:
+        return 0.0
+    age = max((today - day).days, 0)
+    return float(0.5 ** (age / half_life))
 
-    Best sentences cost a tokenisation each, so without a question type only the k
-    finalists get one.
+
+def rerank(
+    query: Query,
+    candidates: Sequence[Candidate],
+    settings: SearchSettings,
+    k: int,
+    *,
+    today: date | None = None,
+) -> list[Ranked]:
+    """Top k by BM25 × (1 + features); near-duplicate texts fold into their best copy.
+
+    Features: the question type of the best sentence, and a gentle recency bonus (news:
+    of two equal answers, the newer one first). Ties go to the newer source, then the
+    lower passage id. Best sentences cost a tokenisation each, so without a question type
+    only the finalists get one.
     """
     weight = settings.question_type_weight if query.kind else 0.0
+    fresh = settings.recency_weight if today is not None else 0.0
     asked = set(words(query.question))
-    scored: list[tuple[float, Candidate, tuple[int, int] | None]] = []
+    scored: list[tuple[float, int, Candidate, tuple[int, int] | None]] = []
     for c in candidates:
         span, score = None, c.score
+        bonus = 0.0
         if weight:
             span = best_sentence(c.text, query.terms)
             if span is not None:
-                feature = answer_feature(query.kind, c.text[span[0] : span[1]], asked)
-                score += abs(score) * weight * feature  # abs: tiny corpora give negative BM25
-        scored.append((score, c, span))
-    scored.sort(key=lambda item: (-item[0], item[1].passage_id))
+                bonus += weight * answer_feature(query.kind, c.text[span[0] : span[1]], asked)
+        if fresh and today is not None:
+            bonus += fresh * recency(c.day, today, settings.recency_half_life)
+        score += abs(score) * bonus  # abs: tiny corpora give negative BM25
+        scored.append((score, -(c.day.toordinal() if c.day else 0), c, span))
+    scored.sort(key=lambda item: (-item[0], item[1], item[2].passage_id))
+    kept: list[tuple[float, Candidate, tuple[int, int] | None, list[int]]] = []
+    folding = _Folding(settings.duplicate_threshold)
+    for score, _, c, span in scored:
+        if len(kept) == k:
+            break
+        twin = folding.twin(c.text)
+        if twin is not None:
+            kept[twin][3].append(c.passage_id)
+            continue
+        kept.append((score, c, span, []))
     return [
-        Ranked(c.passage_id, score, span if weight else best_sentence(c.text, query.terms))
-        for score, c, span in scored[:k]
+        Ranked(
+            c.passage_id,
+            score,
+            span if weight else best_sentence(c.text, query.terms),
+            tuple(dups),
+        )
+        for score, c, span, dups in kept
     ]
+
+
+def _shingles(text: str, size: int = 3) -> frozenset[int]:
+    """Hashed word 3-grams: wire copy re-published by another outlet shares nearly all.
+
+    crc32, not hash(): str hashes change between processes, and answers must not.
+    """
+    tokens = words(text)
+    grams = [" ".join(tokens[i : i + size]) for i in range(max(len(tokens) - size + 1, 1))]
+    return frozenset(zlib.crc32(gram.encode()) for gram in grams if gram)
+
+
+SKETCH = 8  # smallest shingle hashes per text: two texts with Jaccard 0.7 share one
+# of them with probability ≈ 1 − 0.3⁸ (a bottom-k sketch), and a miss only shows a copy twice
+
+
+class _Folding:
+    """Finds a kept text that a new one near-duplicates: sketches pick, exact Jaccard decides.
+
+    Comparing every pair is quadratic in the results asked for (evaluations ask hundreds);
+    looking up a few sketch hashes finds the few kept texts worth an exact comparison.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.kept: list[frozenset[int]] = []
+        self.owners: dict[int, list[int]] = {}
+
+    def twin(self, text: str) -> int | None:
+        """The first kept text with Jaccard ≥ threshold; else None, and `text` is kept."""
+        if self.threshold >= 1:
+            self.kept.append(frozenset())
+            return None
+        mine = _shingles(text)
+        sketch = heapq.nsmallest(SKETCH, mine)
+        near = sorted({i for h in sketch for i in self.owners.get(h, ())})
+        for i in near:
+            theirs = self.kept[i]
+            small, large = sorted((len(mine), len(theirs)))
+            if small < self.threshold * large:  # even a subset could not reach it
+                continue
+            common = len(mine & theirs)
+            if common >= self.threshold * (len(mine) + len(theirs) - common):
+                return i
+        index = len(self.kept)
+        self.kept.append(mine)
+        for h in sketch:
+            self.owners.setdefault(h, []).append(index)
+        return None
+
+
+def term_spans(text: str, terms: Sequence[tuple[str, float]]) -> tuple[tuple[int, int], ...]:
+    """Character spans of the words in `text` that match a query term (for highlighting)."""
+    wanted = {t for t, _ in terms}
+    if not wanted:
+        return ()
+    # Most words are plain ASCII: lowercasing is their whole fold, no call per word.
+    matches = [
+        (m.span(), [w.lower()] if (w := m.group()).isascii() and w.isalnum() else words(w))
+        for m in WORD.finditer(text)
+    ]
+    unique = sorted({w for _, parts in matches for w in parts})
+    stems = dict(zip(unique, stem_words(unique, keep_stopwords=True), strict=True))
+    return tuple(
+        span
+        for span, parts in matches
+        if any(p not in STOPWORDS and stems[p] in wanted for p in parts)
+    )
+
+
+def surface(text: str, term: str) -> str | None:
+    """The first word of `text` whose index term is `term`, as written ("witkoff" → Witkoff)."""
+    for m in WORD.finditer(text):
+        if term in stem_words(words(m.group())):
+            return m.group()
+    return None
 
 
 def best_sentence(text: str, terms: Sequence[tuple[str, float]]) -> tuple[int, int] | None:

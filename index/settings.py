@@ -37,8 +37,16 @@ class SearchSettings:
     article_weight: float = 1.0
     phrase_weight: float = 0.2  # adjacent question-term pairs, scored on the article
     expansion_weight: float = 0.35  # weight of lexicon expansion terms vs the user's terms
+    variant_weight: float = 1.0  # other spellings of a name (Zelensky → Zelenskyy, Kiev → Kyiv)
     question_type_weight: float = 0.25  # light who/when/where re-ranking feature
     rerank_depth: int = 50  # candidates the features look at
+    # News: a fresh answer gets up to recency_weight more, halving every half-life (days).
+    recency_weight: float = 0.05
+    recency_half_life: float = 30.0
+    # Word-trigram Jaccard at which two passages are one text (wire copy): shown once,
+    # citing every outlet. 1 turns the folding off.
+    duplicate_threshold: float = 0.7
+    typo_tolerance: bool = True  # unknown question words → nearest index term
 
 
 @dataclass(frozen=True, slots=True)

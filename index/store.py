@@ -270,6 +270,9 @@ class IndexedSource:
     guild: str | None
     passage_ids: list[int]
     token_lists: list[list[str]]
+    day: date | None = None  # published, else the day it was added: for filters
+    publisher: str | None = None
+    published: date | None = None  # for recency: an undated source is not fresh news
 
 
 async def indexed_sources(
@@ -277,7 +280,15 @@ async def indexed_sources(
 ) -> list[IndexedSource]:
     """Index terms of all passages (or of some sources), grouped by source."""
     query = (
-        select(PassageRow.id, PassageRow.source_id, PassageRow.tokens, SourceRow.guild)
+        select(
+            PassageRow.id,
+            PassageRow.source_id,
+            PassageRow.tokens,
+            SourceRow.guild,
+            SourceRow.published,
+            SourceRow.added_at,
+            SourceRow.publisher,
+        )
         .join(SourceRow, SourceRow.id == PassageRow.source_id)
         .order_by(PassageRow.source_id, PassageRow.id)
     )
@@ -285,9 +296,12 @@ async def indexed_sources(
         query = query.where(PassageRow.source_id.in_(list(source_ids)))
     out: list[IndexedSource] = []
     current: IndexedSource | None = None
-    for pid, sid, tokens, guild in (await session.execute(query)).all():
+    for pid, sid, tokens, guild, published, added_at, publisher in (
+        await session.execute(query)
+    ).all():
         if current is None or current.source_id != sid:
-            current = IndexedSource(sid, guild, [], [])
+            day = published or (added_at.date() if added_at is not None else None)
+            current = IndexedSource(sid, guild, [], [], day, publisher, published)
             out.append(current)
         current.passage_ids.append(pid)
         current.token_lists.append(tokens.split())

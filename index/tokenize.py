@@ -67,7 +67,7 @@ LEXICON: tuple[tuple[str, ...], ...] = (
     ("held", "hold", "host", "venue", "took"),
 )
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _local = threading.local()
 
 
@@ -90,7 +90,7 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Folded surface words; hyphenated names split into parts, possessives dropped."""
     out: list[str] = []
-    for word in _WORD.findall(fold(text)):
+    for word in WORD.findall(fold(text)):
         if "'" not in word and "’" not in word:  # the common case, kept cheap
             out.append(word)
             continue
@@ -101,9 +101,12 @@ def words(text: str) -> list[str]:
     return out
 
 
-def stem_words(items: Iterable[str]) -> list[str]:
-    """Stems words, dropping stopwords and question words."""
-    kept = [w for w in items if w not in STOPWORDS and w not in QUESTION_WORDS]
+def stem_words(items: Iterable[str], *, keep_stopwords: bool = False) -> list[str]:
+    """Stems words, dropping stopwords and question words unless told to keep every word."""
+    if keep_stopwords:
+        kept = list(items)
+    else:
+        kept = [w for w in items if w not in STOPWORDS and w not in QUESTION_WORDS]
     return _stemmer().stemWords(kept) if kept else []
 
 
@@ -115,7 +118,7 @@ def tokenize(text: str) -> list[str]:
 def phrases(terms: Sequence[str]) -> list[str]:
     """Adjacent term pairs ("a_b"): a cheap proximity signal ("vitamin d", "peace plan").
 
-    `_WORD` never yields "_", so a pair cannot collide with a single term.
+    `WORD` never yields "_", so a pair cannot collide with a single term.
     """
     return [f"{a}_{b}" for a, b in itertools.pairwise(terms)]
 
@@ -132,19 +135,22 @@ def article_terms(token_lists: Iterable[Sequence[str]]) -> list[str]:
     return out
 
 
-def _build_expansions() -> dict[str, tuple[str, ...]]:
+def _peers(groups: Iterable[Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Stem → the other stems of every group it is in (lexicon or spelling groups)."""
     table: dict[str, set[str]] = {}
-    for group in LEXICON:
+    for group in groups:
         stems = set(stem_words(group))
         for stem in stems:
             table.setdefault(stem, set()).update(stems - {stem})
     return {stem: tuple(sorted(others)) for stem, others in table.items()}
 
 
-EXPANSIONS: dict[str, tuple[str, ...]] = _build_expansions()
+EXPANSIONS: dict[str, tuple[str, ...]] = _peers(LEXICON)
 
 
-def query_terms(question: str, expansion_weight: float) -> list[tuple[str, float]]:
+def query_terms(
+    question: str, expansion_weight: float, variant_weight: float = 1.0
+) -> list[tuple[str, float]]:
     """Weighted terms of a question: its own terms at 1.0, lexicon expansions below.
 
     Quoted text and repeated words keep rank-bm25's semantics: each occurrence counts.
@@ -152,15 +158,65 @@ def query_terms(question: str, expansion_weight: float) -> list[tuple[str, float
     """
     own = tokenize(question)
     terms: list[tuple[str, float]] = [(t, 1.0) for t in own]
+    seen = set(own)
+    if variant_weight > 0:
+        for word in words(question):
+            for variant in spelling_variants(word):
+                if variant not in seen:
+                    seen.add(variant)
+                    terms.append((variant, variant_weight))
     if expansion_weight <= 0:
         return terms
-    seen = set(own)
     for term in own:
         for extra in EXPANSIONS.get(term, ()):
             if extra not in seen:
                 seen.add(extra)
                 terms.append((extra, expansion_weight))
     return terms
+
+
+# Transliterated names with several spellings in the press; each group's members are one
+# name to a reader, so each pulls in the others at full weight.
+VARIANTS: tuple[tuple[str, ...], ...] = (
+    ("kyiv", "kiev"),
+    ("kharkiv", "kharkov"),
+    ("odesa", "odessa"),
+    ("luhansk", "lugansk"),
+    ("dnipro", "dnepr", "dnipropetrovsk"),
+    ("gaddafi", "qaddafi", "kadhafi", "gadhafi"),
+    ("qaeda", "qaida"),
+    ("hezbollah", "hizbollah", "hizballah"),
+    ("tehran", "teheran"),
+    ("beijing", "peking"),
+    ("mumbai", "bombay"),
+    ("myanmar", "burma"),
+)
+# Slavic surnames: Zelensky, Zelenskyy, Zelenskiy, Zelenskyi, Zelenski are one man.
+_SLAVIC = re.compile(r"^(\w{3,}?)(?:skyy|skyi|skiy|skii|sky|ski)$")
+_SLAVIC_ENDINGS = ("sky", "skyy", "skiy", "skyi", "ski")
+
+
+_VARIANT_STEMS: dict[str, tuple[str, ...]] = _peers(VARIANTS)
+
+
+def spelling_variants(word: str) -> list[str]:
+    """Index terms of the other spellings of a folded word ("zelensky" → zelenskyy …)."""
+    found: set[str] = set()
+    m = _SLAVIC.match(word)
+    if m:
+        found.update(stem_words(m.group(1) + ending for ending in _SLAVIC_ENDINGS))
+    own = stem_words([word])
+    for stem in own:
+        found.update(_VARIANT_STEMS.get(stem, ()))
+    return sorted(found - set(own))
+
+
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|«([^»]+)»|„([^“”]+)[“”]')
+
+
+def quoted(question: str) -> list[str]:
+    """Phrases the user put in double quotes: they must appear in every answer."""
+    return [next(g for g in m.groups() if g) for m in _QUOTED.finditer(question)]
 
 
 def question_type(question: str) -> str | None:

@@ -97,7 +97,18 @@ class Hit:
     text: str
     source: SourceInfo
     best_sentence: tuple[int, int] | None = None  # char span of the best-matching sentence
-    terms: tuple[str, ...] = ()  # surface forms in the passage that matched the query
+    terms: tuple[str, ...] = ()  # the query's index terms (stems), expansions included
+    # Char spans of words matching a query term; the first 50 hits only (library.HIGHLIGHTED).
+    highlights: tuple[tuple[int, int], ...] = ()
+    also: tuple[SourceInfo, ...] = ()  # other outlets carrying the same text (wire copy)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A question word no passage holds, and the index word searched instead."""
+
+    typed: str
+    used: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,9 @@ class Answer:
     hits: tuple[Hit, ...]
     searched: int = 0  # passages visible to the asker
     seconds: float = 0.0
+    corrections: tuple[Correction, ...] = ()  # typos corrected before searching
+    suggestion: str | None = None  # "did you mean": the question in index words, when no hit
+    filtered: bool = False  # since/until/source narrowed the search (searched counts that)
 
 
 @dataclass(slots=True)

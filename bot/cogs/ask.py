@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -12,8 +14,10 @@ from discord.ext import commands
 
 from bot import embeds
 from bot.views import NONE, answer_view
+from index.dates import parse_day
 from index.errors import BriefbotError
-from index.types import Answer
+from index.tokenize import fold
+from index.types import Answer, SourceInfo
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -21,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUESTION = 300
+MAX_CHOICES = 25  # Discord's limit for autocomplete
+MAX_PUBLISHER_CHOICES = 10  # so articles still show when many publishers match
 
 
 def _guild(guild_id: int | None) -> str | None:
@@ -41,17 +47,26 @@ class AskCog(commands.Cog):
         self.bot = bot
 
     async def _ask(
-        self, question: str, guild: str | None, per_page: int, source: str | None = None
+        self,
+        question: str,
+        guild: str | None,
+        per_page: int,
+        *,
+        source: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
     ) -> Answer:
         k = per_page * self.bot.settings.pages
         return await self.bot.library.ask(
-            question, guild=guild, k=k, sources=[source] if source else None
+            question, guild=guild, k=k, source=source, since=since, until=until
         )
 
     @app_commands.command(name="ask", description="Ask a question; get cited passages")
     @app_commands.describe(
         question="What you want to know, in plain words",
-        source="Search only this article (start typing its title)",
+        source="Search only this article or publisher (start typing a title or a name)",
+        since="Only articles published on or after: 2025-12-01, 7d, 2w",
+        until="Only articles published on or before: 2025-12-31, 1m, yesterday",
         results="Passages per page (1–10)",
         private="Only you see the answer",
     )
@@ -60,6 +75,8 @@ class AskCog(commands.Cog):
         interaction: discord.Interaction,
         question: app_commands.Range[str, 1, MAX_QUESTION],
         source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
         results: app_commands.Range[int, 1, 10] | None = None,
         private: bool = False,
     ) -> None:
@@ -72,16 +89,22 @@ class AskCog(commands.Cog):
         # Acknowledge first: Discord drops interactions not answered within 3 s.
         await interaction.response.defer(thinking=True, ephemeral=private)
         guild = _guild(interaction.guild_id)
-        if source and not await self._visible(source, guild):
-            await self._private(
-                interaction,
-                private,
-                f"There is no source `{embeds.escape(source[:40])}` here: pick one from the "
-                "list that appears as you type.",
-            )
-            return
         per_page = results or self.bot.settings.results
-        answer = await self._ask(question, guild, per_page, source)
+        today = datetime.now(UTC).date()
+        try:
+            # Unknown sources or publishers, bad days and since > until are one-line
+            # BriefbotErrors from the library: the asker sees exactly what was wrong.
+            answer = await self._ask(
+                question,
+                guild,
+                per_page,
+                source=source.strip() if source and source.strip() else None,
+                since=parse_day(since, today, what="since") if since else None,
+                until=parse_day(until, today, what="until") if until else None,
+            )
+        except BriefbotError as exc:
+            await self._private(interaction, private, embeds.escape(embeds.cut(str(exc), 300)))
+            return
         if not answer.hits:
             await self._private(interaction, private, embeds.no_match_text(answer))
             return
@@ -102,13 +125,6 @@ class AskCog(commands.Cog):
 
         self.bot.answers.schedule(entry, expire)
 
-    async def _visible(self, source_id: str, guild: str | None) -> bool:
-        try:
-            info = await self.bot.library.source(source_id)
-        except BriefbotError:
-            return False
-        return info.guild is None or info.guild == guild
-
     @staticmethod
     async def _private(interaction: discord.Interaction, private: bool, text: str) -> None:
         """A private note after a deferral: a public "thinking…" message is replaced."""
@@ -120,13 +136,15 @@ class AskCog(commands.Cog):
     async def source_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        sources, _ = await self.bot.library.find(
-            current, guild=_guild(interaction.guild_id), limit=25
-        )
-        return [
+        """Publishers first ("All of ANI (12 articles)", value: the name), then articles."""
+        guild = _guild(interaction.guild_id)
+        publishers = publisher_choices(await self.bot.library.sources(guild), current)
+        sources, _ = await self.bot.library.find(current, guild=guild, limit=MAX_CHOICES)
+        articles = [
             app_commands.Choice(name=_choice_name(s.title or s.ref, s.publisher), value=s.id)
             for s in sources
         ]
+        return (publishers[:MAX_PUBLISHER_CHOICES] + articles)[:MAX_CHOICES]
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -192,6 +210,33 @@ class AskCog(commands.Cog):
             await reply.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
 
         self.bot.answers.schedule(entry, expire)
+
+
+def publisher_choices(sources: list[SourceInfo], current: str) -> list[app_commands.Choice[str]]:
+    """Publishers of `sources` whose name holds `current` (any case), most articles first.
+
+    Names are grouped as the library matches them (folded, spaces collapsed); the value
+    is the spelling most articles use. Names over 100 characters cannot be a value.
+    """
+    wanted = " ".join(fold(current).split())
+    spellings: dict[str, Counter[str]] = {}
+    for src in sources:
+        name = " ".join((src.publisher or "").split())
+        if name and len(name) <= 100:
+            spellings.setdefault(" ".join(fold(name).split()), Counter())[name] += 1
+    found = [
+        (key, counts.most_common(1)[0][0], counts.total())
+        for key, counts in spellings.items()
+        if wanted in key
+    ]
+    found.sort(key=lambda f: (not f[0].startswith(wanted), -f[2], f[0]))
+    return [
+        app_commands.Choice(
+            name=embeds.cut(f"All of {name} ({n} article{'s' if n != 1 else ''})", 100),
+            value=name,
+        )
+        for _, name, n in found
+    ]
 
 
 def _choice_name(title: str, publisher: str | None) -> str:

@@ -316,3 +316,60 @@ def test_unreachable_url_fails_with_one_line(cli: Briefbot, http_server):
     """A 404 page fails alone with an error naming the URL."""
     url = http_server.url("/missing")
     assert_one_error_line(cli("ingest", url, CORPUS, env=ALLOW), url, "404")
+
+
+def test_ask_filters_by_date_and_publisher(cli: Briefbot):
+    """--since/--until/--source narrow the answer; a range with nothing says so."""
+    cli("ingest", CORPUS)
+    for args in (
+        ("--since", "2025-12-21"),
+        ("--until", "2025-12-21"),
+        ("--source", "ani"),
+        ("--since", "2025-12-01", "--until", "2025-12-31", "--source", "ANI"),
+    ):
+        result = cli("ask", MIAMI, "--json", *args)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["results"], args
+    none = cli("ask", MIAMI, "--since", "2026-01-01")
+    assert none.returncode == 0, none.stderr
+    assert "within the filters" in none.stdout
+    assert json.loads(cli("ask", MIAMI, "--json", "--until", "2025-12-20").stdout)["results"] == []
+
+
+@pytest.mark.parametrize("option", ["--since", "--until"])
+def test_ask_bad_date_is_a_usage_error(cli: Briefbot, option: str):
+    """A date that is not a date exits 2 naming the option and the accepted forms."""
+    result = cli("ask", MIAMI, option, "7x")
+    assert result.returncode == 2, result.stderr
+    assert option in result.stderr and "YYYY-MM-DD" in result.stderr and "7d" in result.stderr
+
+
+def test_ask_unknown_source_is_one_error_line(cli: Briefbot):
+    cli("ingest", CORPUS)
+    assert_one_error_line(cli("ask", MIAMI, "--source", "Reuters"), "'Reuters'")
+
+
+def test_ask_corrects_a_misspelt_name(cli: Briefbot):
+    """A misspelt name is searched as the index spells it, and the answer says so."""
+    cli("ingest", CORPUS)
+    result = cli("ask", "who met Witkof", "-k", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Searched for Witkoff (for Witkof)")
+    assert "Witkoff" in result.stdout.split("1. score", 1)[1]
+
+
+def test_ask_quoted_phrase_is_required(cli: Briefbot):
+    """Every passage of a quoted-phrase answer holds the phrase."""
+    cli("ingest", CORPUS)
+    result = cli("ask", '"security guarantees"', "--json", "-k", "10")
+    results = json.loads(result.stdout)["results"]
+    assert results and all("security guarantees" in r["text"] for r in results)
+
+
+def test_ask_did_you_mean(cli: Briefbot):
+    """Nothing matches: the reply offers the question in the index's words."""
+    cli("ingest", CORPUS)
+    result = cli("ask", "the plain")  # an English word: offered, not searched unasked
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No passage matches 'the plain'")
+    assert "Did you mean 'the plan'?" in result.stdout

@@ -220,6 +220,11 @@ def embed(message: dict[str, Any]) -> dict[str, Any]:
     return message["embeds"][0]
 
 
+def plain(text: str) -> str:
+    """Description text without the underline markers of query words."""
+    return text.replace("__", "")
+
+
 def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Label → button component."""
     return {
@@ -250,6 +255,8 @@ async def test_commands_are_synced_to_the_dev_guilds(harness: Harness) -> None:
         assert int(commands["source"]["default_member_permissions"]) == MANAGE_GUILD
         ask_options = {o["name"]: o for o in commands["ask"]["options"]}
         assert ask_options["source"]["autocomplete"] is True
+        assert ask_options["since"]["type"] == ask_options["until"]["type"] == 3  # string
+        assert not ask_options["since"].get("required")
         assert (ask_options["results"]["min_value"], ask_options["results"]["max_value"]) == (
             1,
             10,
@@ -267,7 +274,7 @@ async def test_slash_ask_defers_then_answers_with_the_cited_passage(harness: Har
     e = embed(message)
     first = e["description"].split("\n\n**2.** ")[0]
     assert first.startswith("**1.** ")
-    assert "**The meeting included Dmitriev" in first and "Jared Kushner" in first
+    assert "**The __meeting__ __included__ Dmitriev" in first and "Jared Kushner" in first
     assert "[1] **ANI** — Ukraine peace talks in Miami 'constructive'" in first
     assert "· 2025-12-21" in first
     assert e["title"] == MIAMI
@@ -363,12 +370,138 @@ async def test_source_option_limits_the_search(harness: Harness) -> None:
     assert bad["flags"] & 64 and "no source" in bad["content"]
 
 
+async def private_note(it: Interaction, message: dict[str, Any]) -> dict[str, Any]:
+    """The private note that replaced a public "thinking…" deferral, checked as such."""
+    if message.get("flags", 0) & 64 == 0:  # the public "thinking" message was removed first
+        message = (await it.wait_messages(1))[0]
+    assert message["flags"] & 64
+    assert not message.get("embeds")
+    assert it.original is None or it.original["flags"] & 64
+    return message
+
+
+async def test_since_excluding_everything_is_a_private_filter_note(harness: Harness) -> None:
+    """since: a day after every article gets a private note that names the filters."""
+    it, message = await ask(harness, MIAMI, user=harness.user(), since="2999-01-01")
+    note = await private_note(it, message)
+    assert "filters" in note["content"] and "`since`" in note["content"]
+    assert "Widen" in note["content"]
+
+
+@pytest.mark.parametrize(("option", "value"), [("since", "7x"), ("until", "soon")])
+async def test_an_invalid_day_is_a_private_error_naming_the_option(
+    harness: Harness, option: str, value: str
+) -> None:
+    """since:7x (or until:soon) is refused privately, in one line naming the option."""
+    it, message = await ask(harness, MIAMI, user=harness.user(), **{option: value})
+    error = await private_note(it, message)
+    assert error["content"].startswith(f"{option}: '{value}' is not a date")
+    assert "\n" not in error["content"]
+
+
+async def test_until_before_since_is_a_private_error(harness: Harness) -> None:
+    """A range that ends before it starts is refused, naming both options."""
+    it, message = await ask(
+        harness, MIAMI, user=harness.user(), since="2025-12-21", until="2025-12-01"
+    )
+    error = await private_note(it, message)
+    assert "since (2025-12-21) is after until (2025-12-01)" in error["content"]
+
+
+async def test_since_keeps_articles_published_on_or_after_it(harness: Harness) -> None:
+    """The Miami article (2025-12-21) answers with since:2025-12-21, and the footer says why."""
+    _, message = await ask(harness, MIAMI, user=harness.user(), since="2025-12-21")
+    e = embed(message)
+    assert "Dmitriev" in e["description"]
+    assert "within your filters" in e["footer"]["text"]
+
+
+async def test_source_option_takes_a_publisher_name(harness: Harness) -> None:
+    """source:ani (any case) searches every ANI article and nothing else."""
+    user = harness.user()
+    _, everything = await ask(harness, "delegations", user=user)
+    assert "Alpha Bravo" in embed(everything)["description"]
+    _, message = await ask(harness, "delegations", user=user, source="ani")
+    description = embed(message)["description"]
+    assert "Alpha Bravo" not in description and "zebra" not in description
+    cites = [line for line in description.split("\n") if line.startswith("[")]
+    assert cites and all(line.split("] ", 1)[1].startswith("**ANI** — ") for line in cites)
+    assert "within your filters" in embed(message)["footer"]["text"]
+
+
+HARBOUR = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Harbour pilots strike talks | Harbour Courier</title>
+<meta property="og:title" content="Harbour pilots strike talks">
+<meta property="og:site_name" content="Harbour Courier">
+<meta property="article:published_time" content="2025-10-01T09:00:00+00:00">
+</head><body><main><article><h1>Harbour pilots strike talks</h1>
+<p>The harbour pilots' union met the port authority for strike talks chaired by the mediator
+Golf Hotel, who asked both delegations to return next week.</p>
+<p>{FILLER}</p><p>{FILLER} The pilots want a new shift roster.</p>
+</article></main></body></html>"""
+
+
+async def test_source_autocomplete_offers_the_guilds_publishers_only(harness: Harness) -> None:
+    """Typing a publisher offers "All of …" in the guild that has it, never in another."""
+    async with await Library.open(Settings(database_url=harness.db_url)) as library:
+        report = await library.ingest_bytes(
+            HARBOUR.encode(), name="harbour.html", ref="seed/harbour.html", guild=str(GUILD_B)
+        )
+        assert report.added, report
+    user_b, user_a = harness.user(GUILD_B), harness.user()
+    it = await harness.fake.autocomplete(
+        "ask", {"question": "talks", "source": "harb"}, "source", guild_id=GUILD_B, user_id=user_b
+    )
+    await it.wait_response()
+    choices = it.autocomplete_choices
+    assert choices[0] == {"name": "All of Harbour Courier (1 article)", "value": "Harbour Courier"}
+    assert [c["name"] for c in choices[1:]] == ["Harbour pilots strike talks — Harbour Courier"]
+    _, answer = await ask(
+        harness,
+        "who chaired the strike talks?",
+        user=user_b,
+        guild=GUILD_B,
+        source="harbour courier",
+    )
+    assert "Golf Hotel" in embed(answer)["description"]
+    elsewhere = await harness.fake.autocomplete(
+        "ask", {"question": "talks", "source": "harb"}, "source", guild_id=GUILD_A, user_id=user_a
+    )
+    await elsewhere.wait_response()
+    assert elsewhere.autocomplete_choices == []
+    it, refused = await ask(harness, "strike talks", user=user_a, source="Harbour Courier")
+    error = await private_note(it, refused)
+    assert "no source or publisher 'Harbour Courier' here" in error["content"]
+
+
+async def test_source_autocomplete_offers_global_publishers(harness: Harness) -> None:
+    """A global publisher is offered by name, with its article count, besides its articles."""
+    it = await harness.fake.autocomplete(
+        "ask",
+        {"question": "talks", "source": "an"},
+        "source",
+        guild_id=GUILD_A,
+        user_id=harness.user(),
+    )
+    await it.wait_response()
+    assert {"name": "All of ANI (1 article)", "value": "ANI"} in it.autocomplete_choices
+    assert len(it.autocomplete_choices) <= 25
+
+
+async def test_a_corrected_typo_is_named_in_the_answer(harness: Harness) -> None:
+    """Witkof finds Witkoff, and the answer says what it searched for."""
+    _, message = await ask(harness, "Witkof", user=harness.user())
+    description = embed(message)["description"]
+    assert description.startswith("Searched for Witkoff (you typed Witkof)\n\n**1.** ")
+    assert "__Witkoff__" in description
+
+
 async def test_mention_replies_with_the_answer(harness: Harness) -> None:
     """`@briefbot question` gets a reply to that message with the same answer."""
     message = await harness.fake.post_message(MIAMI, guild_id=GUILD_A, author_id=harness.user())
     reply = await harness.fake.wait_reply(message["id"], timeout=20)
     assert reply["message_reference"]["message_id"] == message["id"]
-    assert "**The meeting included Dmitriev" in embed(reply)["description"]
+    assert "**The meeting included Dmitriev" in plain(embed(reply)["description"])
     payload = next(m["payload"] for m in harness.fake.messages if m.get("id") == reply["id"])
     assert payload["allowed_mentions"]["parse"] == []
     assert payload["allowed_mentions"].get("replied_user") is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from bot import embeds
 from bot.embeds import Limits
 from index import Library, Settings
-from index.types import Answer, FeedInfo, Hit, IngestReport, SourceInfo
+from index.types import Answer, Correction, FeedInfo, Hit, IngestReport, SourceInfo
 
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -35,9 +36,41 @@ def source(i: int = 1, **kw: object) -> SourceInfo:
 
 
 def hit(
-    rank: int, text: str, src: SourceInfo | None = None, span: tuple[int, int] | None = None
+    rank: int,
+    text: str,
+    src: SourceInfo | None = None,
+    span: tuple[int, int] | None = None,
+    *,
+    words: tuple[str, ...] = (),
+    also: tuple[SourceInfo, ...] = (),
 ) -> Hit:
-    return Hit(rank, 1.0 / rank, str(rank), text, src or source(), span)
+    """A hit whose `words` (exact, case-sensitive) are highlighted wherever they occur."""
+    highlights = tuple(
+        sorted(
+            m.span()
+            for w in words
+            for m in re.finditer(rf"(?<![^\W_]){re.escape(w)}(?![^\W_])", text)
+        )
+    )
+    return Hit(rank, 1.0 / rank, str(rank), text, src or source(), span, (), highlights, also)
+
+
+def markers(text: str) -> list[str]:
+    """The live `**` and `__` markers in Discord markdown, escaped characters removed."""
+    live = re.sub(r"\\.", "", text)
+    assert "*" not in live.replace("**", "") and "_" not in live.replace("__", ""), text
+    return re.findall(r"\*\*|__", live)
+
+
+def balanced(text: str) -> bool:
+    """Every marker closes, innermost first (`**a __b__**`, never `**a __b**__`)."""
+    stack: list[str] = []
+    for marker in markers(text):
+        if stack and stack[-1] == marker:
+            stack.pop()
+        else:
+            stack.append(marker)
+    return not stack
 
 
 def within_limits(embed: discord.Embed) -> None:
@@ -125,7 +158,7 @@ async def test_miami_answer_embed_cites_the_right_passage(tmp_path: Path) -> Non
     within_limits(embed)
     first = embed.description.split("\n\n**2.** ")[0]
     assert first.startswith("**1.** ")
-    assert "**The meeting included Dmitriev" in first
+    assert "**The __meeting__ __included__ Dmitriev" in first
     assert "Kushner, as reported by TASS.**" in first
     assert "[1] **ANI** — " in first
     assert "(2025-12-21)" not in first and "· 2025-12-21" in first
@@ -142,14 +175,14 @@ def test_answer_embed_fits_huge_passages_and_titles() -> None:
     for i in range(1, 11):
         text = " ".join(rng.choice(words) for _ in range(900))
         src = source(i, title="T" * 1000, publisher="P" * 500, url="https://x.example/" + "a" * 900)
-        hits.append(hit(i, text, src, (100, 3000)))
+        hits.append(hit(i, text, src, (100, 3000), words=("talks", "Witkoff", "a")))
     answer = Answer("q" * 400, tuple(hits), 123456, 0.0123)
     for per_page in (1, 3, 10):
         for page in range(embeds.pages(answer, per_page)):
             embed = embeds.answer_embed(answer, page, per_page)
             within_limits(embed)
             assert "@everyone" not in embed.description
-            assert embed.description.count("**") % 2 == 0
+            assert balanced(embed.description)
 
 
 def test_passage_excerpt_keeps_the_best_sentence() -> None:
@@ -227,6 +260,184 @@ def test_no_match_text_suggests_other_words() -> None:
     """Nothing found is a friendly hint, not an empty embed."""
     assert "Try other words" in embeds.no_match_text(Answer("zzz", (), 10, 0.0))
     assert "/source add" in embeds.no_match_text(Answer("zzz", (), 0, 0.0))
+
+
+def test_query_words_are_underlined_in_and_around_the_bold_sentence() -> None:
+    """Query words get `__…__`, inside the bold best sentence too; markers hug the words."""
+    text = "Talks went on. The meeting included Witkoff in Miami. Witkoff left."
+    start = text.index("The meeting")
+    h = hit(1, text, span=(start, text.index(" Witkoff left")), words=("Talks", "Witkoff"))
+    assert embeds.marked_passage(h, 500) == (
+        "__Talks__ went on. **The meeting included __Witkoff__ in Miami.** __Witkoff__ left."
+    )
+
+
+def test_touching_highlights_are_joined() -> None:
+    """Adjacent spans become one underline: `__a____b__` would not render as two."""
+    h = Hit(1, 1.0, "1", "US-Russia talks", source(), None, (), ((0, 2), (2, 3), (3, 9)))
+    assert embeds.marked_passage(h, 100) == "__US-Russia__ talks"
+
+
+@pytest.mark.parametrize(
+    ("raw", "inert"),
+    [
+        ("snake_case_word Witkoff", "snake\\_case\\_word"),
+        ("*stars* Witkoff", "\\*stars\\*"),
+        ("__under__ Witkoff", "\\_\\_under\\_\\_"),
+        ("**bold** Witkoff", "\\*\\*bold\\*\\*"),
+        ("Witkoff_said", "__Witkoff__\\_said"),
+        ("_Witkoff_", "\\___Witkoff__\\_"),
+        ("@everyone Witkoff", "@\u200beveryone"),
+    ],
+)
+def test_passage_markup_stays_inert_next_to_our_markers(raw: str, inert: str) -> None:
+    """Escaped `_` and `*` from the web stay literal beside the underline markers."""
+    out = embeds.marked_passage(hit(1, raw, words=("Witkoff",)), 500)
+    assert inert in out
+    assert markers(out) == ["__", "__"]
+
+
+def test_a_highlighted_mass_mention_cannot_form() -> None:
+    """`@` + `__everyone__` must not rebuild a mention the escape had broken."""
+    out = embeds.marked_passage(hit(1, "hello @everyone now", words=("everyone",)), 500)
+    assert "@__everyone" not in out and "@\u200b__everyone__" in out
+
+
+LONG = (
+    "Opening_words *of* the report. " * 6
+    + "The meeting included Witkoff, Dmitriev and **Kushner** in Miami. "
+    + "Later_on Witkoff said talks on the plan [would](x) go on. " * 8
+)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 10, 20, 33, 50, 80, 120, 200, 333, 600, 2000])
+def test_cut_passages_keep_markers_balanced(limit: int) -> None:
+    """At any limit the excerpt fits and never leaves `**` or `__` open."""
+    start = LONG.index("The meeting")
+    end = LONG.index(" Later_on")
+    h = hit(1, LONG, span=(start, end), words=("Witkoff", "talks", "Miami", "report"))
+    out = embeds.marked_passage(h, limit)
+    assert len(out) <= limit
+    assert balanced(out)
+
+
+def test_also_sources_get_their_own_numbered_citations() -> None:
+    """Wire copy: each outlet gets a `[n]` line, numbered in order and stable on every page."""
+    a, b, c, d = (source(i, publisher=p) for i, p in enumerate(["ANI", "TASS", "RIA", "AP"], 1))
+    hits = (
+        hit(1, "one", a, also=(b, c)),
+        hit(2, "two", b),
+        hit(3, "three", d, also=(a,)),
+    )
+    answer = Answer("q", hits, 3, 0.0)
+    assert embeds.citation_numbers(hits) == {a.id: 1, b.id: 2, c.id: 3, d.id: 4}
+    page1 = embeds.answer_embed(answer, 0, 2).description
+    first = page1.split("\n\n**2.** ")[0]
+    assert [line.split(" — ")[0] for line in first.split("\n")[1:]] == [
+        "[1] **ANI**",
+        "[2] **TASS**",
+        "[3] **RIA**",
+    ]
+    page2 = embeds.answer_embed(answer, 1, 2).description
+    assert "\n[4] **AP** — " in page2 and "\n[1] **ANI** — " in page2
+
+
+def test_sources_embed_lists_also_sources() -> None:
+    """The Sources list holds every outlet of a folded wire story, each once."""
+    a, b, c = source(1), source(2, publisher="TASS"), source(3, publisher="RIA")
+    answer = Answer("q", (hit(1, "x", a, also=(b, c)), hit(2, "y", c)), 2, 0.0)
+    embed = embeds.sources_embed(answer)
+    lines = embed.description.split("\n")
+    assert [line.split(" ")[0] for line in lines] == ["[1]", "[2]", "[3]"]
+    assert f"`{c.id}`" in lines[2] and embed.footer.text == "3 articles"
+
+
+@pytest.mark.parametrize("per_page", [1, 3, 10])
+def test_many_long_also_citations_still_fit(per_page: int) -> None:
+    """Forty outlets with huge titles per passage: shortened lines, the rest counted."""
+    others = tuple(
+        source(100 + i, title="T" * 900, publisher="P" * 300, url="https://x.example/" + "a" * 900)
+        for i in range(40)
+    )
+    hits = tuple(
+        hit(
+            i,
+            "Witkoff said talks go on. " * 200,
+            source(i),
+            (0, 25),
+            words=("Witkoff",),
+            also=others,
+        )
+        for i in range(1, 11)
+    )
+    answer = Answer("q", hits, 10, 0.0, (Correction("Witkof", "Witkoff"),) * 30)
+    for page in range(embeds.pages(answer, per_page)):
+        embed = embeds.answer_embed(answer, page, per_page)
+        within_limits(embed)
+        assert len(embed.description) == len(embeds.fit(embed).description)  # nothing cut
+        assert balanced(embed.description)
+        assert "more outlets (see Sources)" in embed.description
+        assert "__Witkoff__" in embed.description
+
+
+def test_corrections_note_says_what_was_searched() -> None:
+    """A corrected typo is named at the top of the answer, escaped."""
+    answer = Answer(
+        "Witkof talks", (hit(1, "Witkoff talks"),), 1, 0.0, (Correction("Witkof", "Witkoff"),)
+    )
+    description = embeds.answer_embed(answer).description
+    assert description.startswith("Searched for Witkoff (you typed Witkof)\n\n**1.** ")
+    hostile = Answer("q", (hit(1, "x"),), 1, 0.0, (Correction("a_b*[x](y)", "@everyone"),))
+    note = embeds.corrections_note(hostile)
+    assert "a\\_b\\*\\[x\\](y)" in note and "@everyone" not in note
+    assert embeds.corrections_note(Answer("q", (), 1, 0.0)) == ""
+
+
+def test_many_corrections_are_shortened() -> None:
+    """Fifty corrections make a note of at most 300 characters, ending in an ellipsis."""
+    fixes = tuple(Correction(f"wrd{i}", f"word{i}" * 20) for i in range(50))
+    note = embeds.corrections_note(Answer("q", (), 1, 0.0, fixes))
+    assert len(note) <= embeds.NOTE_LIMIT and note.endswith(", …")
+    assert balanced(note)
+
+
+@pytest.mark.parametrize(
+    ("suggestion", "expected"),
+    [
+        ("Witkoff talks", "Did you mean “Witkoff talks”?"),
+        ("*loud* [x](y)", "Did you mean “\\*loud\\* \\[x\\](y)”?"),
+        ("word " * 200, "…”?"),
+    ],
+)
+def test_no_match_suggests_what_the_index_holds(suggestion: str, expected: str) -> None:
+    """With a suggestion, the hint asks "did you mean", escaped and cut."""
+    text = embeds.no_match_text(Answer("Witkof tlaks", (), 10, 0.0, suggestion=suggestion))
+    assert expected in text and "Try other words" in text
+    assert len(text) <= Limits.CONTENT
+
+
+@pytest.mark.parametrize("searched", [0, 40])
+def test_no_match_within_filters_suggests_widening_them(searched: int) -> None:
+    """A filtered search that finds nothing says so and names the filters to widen."""
+    text = embeds.no_match_text(Answer("Witkoff", (), searched, 0.0, filtered=True))
+    assert "filters" in text and "`since`" in text and "`source`" in text
+    assert "Widen" in text
+    assert "no sources to search here yet" not in text
+
+
+def test_filtered_answer_footer_says_so() -> None:
+    """The footer counts only the passages the filters left, and says so."""
+    answer = Answer("q", (hit(1, "x"),), 7, 0.0, filtered=True)
+    assert embeds.answer_embed(answer).footer.text.startswith(
+        "Searched 7 passages within your filters"
+    )
+
+
+def test_help_mentions_filters_phrases_and_typos() -> None:
+    """/help explains since/until, publishers, quoted phrases and typo tolerance."""
+    text = " ".join(value for _, value in embeds.HELP)
+    for needle in ("`since`", "`until`", "publisher", '"peace plan"', "typos"):
+        assert needle in text
 
 
 def test_help_and_about_fit() -> None:

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 QA = ROOT / "tests" / "fixtures" / "qa"
 DEV_CORPUS = ("--corpus", "examples/corpus", "--corpus", str(QA / "articles.jsonl"))
+DEV_KINDS = [json.loads(line)["kind"] for line in (QA / "dev.jsonl").read_text().splitlines()]
 
 
 def briefbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -114,20 +115,23 @@ def test_dev_set_quality_floor():
     result = briefbot("eval", "qa", str(QA / "dev.jsonl"), *DEV_CORPUS, "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert out["questions"] == 33 and out["k"] == 10
+    assert out["questions"] == 37 and out["k"] == 10
     ranks = [r["rank"] for r in out["results"]]
-    assert sum(1 for r in ranks if r is not None and r <= 5) >= 24, ranks
-    assert ranks.count(1) >= 14, ranks
-    assert out["metrics"]["recall@5"] == round(sum(1 for r in ranks if r and r <= 5) / 33, 4)
-    assert out["metrics"]["mrr@10"] >= 0.55, out
+    assert sum(1 for r in ranks if r is not None and r <= 5) >= 28, ranks
+    assert ranks.count(1) >= 16, ranks
+    assert out["metrics"]["recall@5"] == round(sum(1 for r in ranks if r and r <= 5) / 37, 4)
+    assert out["metrics"]["mrr@10"] >= 0.58, out
     miami = next(r for r in out["results"] if r["q"] == "who was at the miami talks?")
     assert miami["rank"] is not None and miami["rank"] <= 2
+    # Misspelt names ("nikei", "talibn") are searched as the articles spell them.
+    typos = [r["rank"] for r, item in zip(out["results"], DEV_KINDS, strict=True) if item == "typo"]
+    assert len(typos) == 4 and all(r is not None and r <= 3 for r in typos), typos
 
 
 def test_dev_set_text_report():
     result = briefbot("eval", "qa", str(QA / "dev.jsonl"), *DEV_CORPUS)
     assert result.returncode == 0, result.stderr
-    assert "33 questions" in result.stdout
+    assert "37 questions" in result.stdout
     assert "rank 1  how many points is the us peace plan?" in result.stdout
     assert "recall@5" in result.stdout
 
