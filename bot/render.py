@@ -102,11 +102,11 @@ def marked(hit: Hit, *, ansi: bool) -> str:
 def answer_text(answer: Answer, *, ansi: bool) -> str:
     """Human output: rank, score, marked passage, then `[n]` citation per source."""
     if not answer.hits:
-        where = "within the filters " if answer.filtered else ""
+        where = " within the filters" if answer.filtered else ""
         text = (
-            f"No passage matches {answer.question!r} among {answer.searched} passages "
+            f"No passage matches {answer.question!r} among {answer.searched} passages"
             f"{where}; try other words."
-        ).replace(" ;", ";")
+        )
         if answer.suggestion:
             text += f" Did you mean {answer.suggestion!r}?"
         return text

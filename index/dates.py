@@ -21,13 +21,12 @@ def parse_day(text: str, today: date, *, what: str = "date") -> date:
         return today
     if value == "yesterday":
         return today - timedelta(days=1)
-    m = _AGE.match(value)
-    if m:
-        days = int(m.group(1)) * _UNIT_DAYS[m.group(2)]
-        return today - timedelta(days=days)
     try:
+        m = _AGE.match(value)
+        if m:
+            return today - timedelta(days=int(m.group(1)) * _UNIT_DAYS[m.group(2)])
         return date.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an age before year 1 ("9999y")
         raise BriefbotError(
             f"{what}: {text.strip()!r} is not a date (YYYY-MM-DD) or an age such as 7d, 2w, 3m"
         ) from None

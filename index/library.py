@@ -41,7 +41,7 @@ from index.search import (
     term_spans,
 )
 from index.settings import Settings
-from index.tokenize import article_terms, fold, tokenize
+from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
     Answer,
     Correction,
@@ -78,8 +78,7 @@ class SourceMeta:
 
     guild: str | None
     day: date | None  # published, else added: what since/until compare
-    publisher: str | None  # folded, for case- and accent-insensitive matching
-    published: date | None  # what recency looks at
+    publisher: str | None  # name_key(): matched without case, accents or extra spaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,15 +295,14 @@ class Library:
         *,
         guild: str | None = None,
         k: int | None = None,
-        sources: Collection[str] | None = None,
         since: date | None = None,
         until: date | None = None,
         source: str | None = None,
     ) -> Answer:
         """Top-k passages for a question, each with its citation.
 
-        `sources` limits the search to these source ids; `source` to one source id or
-        every source of one publisher (any case); `since`/`until` to sources published
+        `source` limits the search to one source id or every source of one publisher
+        (any case); `since`/`until` to sources published
         (or, undated, added) on or between those days. Statistics stay those of
         everything the guild sees, so a filter never changes a passage's score.
         Quoted phrases must appear in every answer; unknown words are corrected to the
@@ -322,10 +320,11 @@ class Library:
         await self.sync()
         query = plan(question, self.settings.search)
         searched = self.index.visible_count(guild)
-        allowed = self._allowed(guild, sources, since, until, source)
+        allowed = self._allowed(guild, since, until, source)
         frequency = functools.partial(self.index.document_frequency, guild=guild)
         if self.settings.search.typo_tolerance and needs_correction(query, frequency):
-            query = await asyncio.to_thread(correct, query, self.index.vocabulary(), frequency)
+            vocabulary = self.index.vocabulary  # copying it takes the index lock: not here
+            query = await asyncio.to_thread(lambda: correct(query, vocabulary(), frequency))
         filtered = allowed is not None
         if allowed is not None:
             searched = sum(self.index.passage_count(sid) for sid in allowed)
@@ -335,20 +334,17 @@ class Library:
         found = await asyncio.to_thread(self._search, query, guild, depth, allowed)
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
-        if query.required:
-            found = [
-                (pid, score)
-                for pid, score in found
-                if pid in rows and holds_phrases(rows[pid][0].tokens, query)
-            ][:depth]
-        candidates = [
-            Candidate(pid, score, rows[pid][0].text, self._published(rows[pid][1].id))
-            for pid, score in found
-            if pid in rows
-        ]
         today = datetime.now(UTC).date()
 
         def finish() -> list[tuple[Ranked, tuple[tuple[int, int], ...]]]:
+            """Phrase check, re-ranking and highlights: CPU work, off the event loop."""
+            kept = [(pid, score) for pid, score in found if pid in rows]
+            if query.required:
+                kept = [(p, s) for p, s in kept if holds_phrases(rows[p][0].text, query)][:depth]
+            candidates = [
+                Candidate(pid, score, rows[pid][0].text, rows[pid][1].published)
+                for pid, score in kept
+            ]
             ranked = rerank(query, candidates, self.settings.search, k, today=today)
             return [
                 (r, term_spans(rows[r.passage_id][0].text, query.terms) if i < HIGHLIGHTED else ())
@@ -387,7 +383,8 @@ class Library:
     async def _suggest(self, question: str, guild: str | None) -> str | None:
         """The question with unknown words swapped for index words, as passages write them."""
         frequency = functools.partial(self.index.document_frequency, guild=guild)
-        found = await asyncio.to_thread(suggestions, question, self.index.vocabulary(), frequency)
+        vocabulary = self.index.vocabulary
+        found = await asyncio.to_thread(lambda: suggestions(question, vocabulary(), frequency))
         if not found:
             return None
         examples = {word: self.index.example(term, guild) for word, term in found.items()}
@@ -398,27 +395,18 @@ class Library:
         out = question
         for word, term in found.items():
             pid = examples[word]
-            written = surface(rows[pid][0].text, term) if pid in rows else None
+            written = surface(_words_of(*rows[pid]), term) if pid in rows else None
             out = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", written or term, out, count=1)
         return out
 
-    def _published(self, source_id: str) -> date | None:
-        meta = self._meta.get(source_id)
-        return meta.published if meta else None
-
     def _allowed(
-        self,
-        guild: str | None,
-        sources: Collection[str] | None,
-        since: date | None,
-        until: date | None,
-        source: str | None,
+        self, guild: str | None, since: date | None, until: date | None, source: str | None
     ) -> set[str] | None:
         """The source ids the filters leave, or None when nothing is filtered."""
-        if sources is None and since is None and until is None and source is None:
+        if since is None and until is None and source is None:
             return None
         visible = {sid: m for sid, m in self._meta.items() if m.guild is None or m.guild == guild}
-        allowed = set(visible) if sources is None else set(sources) & visible.keys()
+        allowed = set(visible)
         if source is not None:
             allowed &= self._named(source, visible)
         if since is not None or until is not None:
@@ -437,7 +425,7 @@ class Library:
         name = name.strip()
         if name in visible:
             return {name}
-        wanted = " ".join(fold(name).split())
+        wanted = name_key(name)
         found = {sid for sid, m in visible.items() if m.publisher == wanted}
         if not found:
             raise BriefbotError(f"no source or publisher {name!r} here")
@@ -780,6 +768,20 @@ class Library:
             sources = await store.find_sources(session, guild, text, own_only=own_only, limit=limit)
         return [store.source_info(r) for r in sources], [store.feed_info(r) for r in feeds]
 
+    async def publishers(self, guild: str | None = None) -> list[tuple[str, int]]:
+        """(publisher, sources) a guild sees, most sources first: for `source` pickers.
+
+        Spellings that `ask(source=…)` treats as one name are one entry, named as most
+        of its sources spell it.
+        """
+        async with self.sessions() as session:
+            rows = await store.publishers(session, guild)
+        merged: dict[str, list[tuple[int, str]]] = {}
+        for name, n in rows:
+            merged.setdefault(name_key(name), []).append((n, name))
+        out = [(max(names)[1], sum(n for n, _ in names)) for names in merged.values()]
+        return sorted(out, key=lambda item: (-item[1], name_key(item[0])))
+
     async def counts(self, guild: str | None = None) -> tuple[int, int, int]:
         """(sources, passages, feeds) a guild sees."""
         async with self.sessions() as session:
@@ -888,8 +890,7 @@ HIGHLIGHTED = 50
 
 
 def _meta(item: store.IndexedSource) -> SourceMeta:
-    publisher = " ".join(fold(item.publisher).split()) if item.publisher else None
-    return SourceMeta(item.guild, item.day, publisher, item.published)
+    return SourceMeta(item.guild, item.day, name_key(item.publisher) if item.publisher else None)
 
 
 def _also(
@@ -908,11 +909,20 @@ def _also(
     return tuple(out)
 
 
+def _words_of(passage: store.PassageRow, source: store.SourceRow) -> str:
+    """What a passage is indexed by, as written: its article's title and its own text."""
+    return f"{source.title or ''}\n{passage.text}"
+
+
+def _hit_words(hit: Hit) -> str:
+    return f"{hit.source.title or ''}\n{hit.text}"
+
+
 def _corrections(question: str, query: Query, hits: Sequence[Hit]) -> tuple[Correction, ...]:
     """Typed words and what was searched instead, as written in the question and passages."""
     out: list[Correction] = []
     for typed, used in query.corrections:
-        shown = next((w for h in hits if (w := surface(h.text, used))), None)
+        shown = next((w for h in hits if (w := surface(_hit_words(h), used))), None)
         out.append(Correction(surface(question, typed) or typed, shown or used))
     return tuple(out)
 

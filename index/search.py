@@ -108,12 +108,21 @@ def correct(query: Query, vocabulary: Sequence[str], frequency: Callable[[str], 
     def fix_pair(pair: str) -> str:
         return "_".join(fixes.get(part, part) for part in pair.split("_"))
 
+    # A correction may land on a term the query already has (say an expansion at 0.35):
+    # that term then carries the typed word's weight, once.
+    targets = set(fixes.values())
+    weight_of: dict[str, float] = {}
+    for term, weight in query.terms:
+        fixed = fixes.get(term, term)
+        if fixed in targets:
+            weight_of[fixed] = max(weight_of.get(fixed, 0.0), weight)
     terms: list[tuple[str, float]] = []
     for term, weight in query.terms:
         fixed = fixes.get(term, term)
-        if fixed != term and any(t == fixed for t, _ in query.terms):
-            continue  # already asked for (say as an expansion): don't count it twice
-        terms.append((fixed, weight))
+        if fixed not in targets:
+            terms.append((fixed, weight))
+        elif fixed in weight_of:
+            terms.append((fixed, weight_of.pop(fixed)))
     return replace(
         query,
         terms=tuple(terms),
@@ -147,9 +156,13 @@ def needs_correction(query: Query, frequency: Callable[[str], int]) -> bool:
     return any(frequency(t) == 0 for t in tokenize(query.question))
 
 
-def holds_phrases(tokens: str, query: Query) -> bool:
-    """Whether space-joined index terms hold every quoted phrase, in order and adjacent."""
-    padded = f" {tokens} "
+def holds_phrases(text: str, query: Query) -> bool:
+    """Whether a passage's own text holds every quoted phrase, in order and adjacent.
+
+    The text, not the stored terms: those start with the article's title, and a phrase
+    must not be found across the seam between title and passage.
+    """
+    padded = f" {' '.join(tokenize(text))} "
     return all(f" {' '.join(seq)} " in padded for seq in query.required)
 
 
@@ -274,13 +287,15 @@ def rerank(
     kept: list[tuple[float, Candidate, tuple[int, int] | None, list[int]]] = []
     folding = _Folding(settings.duplicate_threshold)
     for score, _, c, span in scored:
-        if len(kept) == k:
+        full = len(kept) == k
+        if full and folding.threshold >= 1:
             break
-        twin = folding.twin(c.text)
+        # Past the k-th result, candidates are still read: a copy ranked lower is cited.
+        twin = folding.twin(c.text, keep=not full)
         if twin is not None:
             kept[twin][3].append(c.passage_id)
-            continue
-        kept.append((score, c, span, []))
+        elif not full:
+            kept.append((score, c, span, []))
     return [
         Ranked(
             c.passage_id,
@@ -318,10 +333,11 @@ class _Folding:
         self.kept: list[frozenset[int]] = []
         self.owners: dict[int, list[int]] = {}
 
-    def twin(self, text: str) -> int | None:
-        """The first kept text with Jaccard ≥ threshold; else None, and `text` is kept."""
+    def twin(self, text: str, *, keep: bool = True) -> int | None:
+        """The first kept text with Jaccard ≥ threshold; else None (and `text` is kept)."""
         if self.threshold >= 1:
-            self.kept.append(frozenset())
+            if keep:
+                self.kept.append(frozenset())
             return None
         mine = _shingles(text)
         sketch = heapq.nsmallest(SKETCH, mine)
@@ -334,6 +350,8 @@ class _Folding:
             common = len(mine & theirs)
             if common >= self.threshold * (len(mine) + len(theirs) - common):
                 return i
+        if not keep:
+            return None
         index = len(self.kept)
         self.kept.append(mine)
         for h in sketch:

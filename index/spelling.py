@@ -17,7 +17,6 @@ from rapidfuzz.distance import OSA
 from spellchecker import SpellChecker
 
 MIN_LENGTH = 4  # shorter terms have too many neighbours to guess from
-SHORTLIST = 16  # nearest vocabulary terms looked at before visibility is checked
 # An English word the sources lack ("stuff") is no typo: "correcting" it to a word they
 # hold ("staff") would search for something else. Counts are pyspellchecker's (its
 # English list counts words in subtitles and Wikipedia); rarer entries are often junk.
@@ -53,13 +52,9 @@ def nearest(term: str, vocabulary: Sequence[str], frequency: Callable[[str], int
     if not correctable(term) or not vocabulary:
         return None
     limit = max_edits(term)
-    near = process.extract(
-        term,
-        vocabulary,
-        scorer=OSA.distance,
-        score_cutoff=limit,
-        limit=SHORTLIST,
-    )
+    # Every term within reach (limit=None): a shortlist would be cut in vocabulary order,
+    # so other guilds' words could crowd out the visible one and answers depend on order.
+    near = process.extract(term, vocabulary, scorer=OSA.distance, score_cutoff=limit, limit=None)
     best: tuple[int, int, str] | None = None
     for candidate, distance, _ in near:
         if candidate == term or not candidate.isalpha():

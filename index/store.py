@@ -272,7 +272,6 @@ class IndexedSource:
     token_lists: list[list[str]]
     day: date | None = None  # published, else the day it was added: for filters
     publisher: str | None = None
-    published: date | None = None  # for recency: an undated source is not fresh news
 
 
 async def indexed_sources(
@@ -301,7 +300,7 @@ async def indexed_sources(
     ).all():
         if current is None or current.source_id != sid:
             day = published or (added_at.date() if added_at is not None else None)
-            current = IndexedSource(sid, guild, [], [], day, publisher, published)
+            current = IndexedSource(sid, guild, [], [], day, publisher)
             out.append(current)
         current.passage_ids.append(pid)
         current.token_lists.append(tokens.split())
@@ -374,6 +373,16 @@ async def find_sources(
     columns = (SourceRow.title, SourceRow.publisher, SourceRow.ref)
     query = _find(SourceRow, columns, guild, text, own_only, limit)
     return list((await session.scalars(query)).all())
+
+
+async def publishers(session: AsyncSession, guild: str | None) -> list[tuple[str, int]]:
+    """(publisher, sources) over what a guild sees, as stored (spellings not merged)."""
+    rows = await session.execute(
+        select(SourceRow.publisher, func.count())
+        .where(visible(SourceRow.guild, guild), SourceRow.publisher.is_not(None))
+        .group_by(SourceRow.publisher)
+    )
+    return [(name, int(n)) for name, n in rows.all() if name]
 
 
 async def find_feeds(

@@ -87,6 +87,11 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def name_key(name: str) -> str:
+    """A name compared without case, accents or extra spaces ("  KYIV  Daily" = "kyiv daily")."""
+    return " ".join(fold(name).split())
+
+
 def words(text: str) -> list[str]:
     """Folded surface words; hyphenated names split into parts, possessives dropped."""
     out: list[str] = []

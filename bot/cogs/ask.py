@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -16,8 +15,8 @@ from bot import embeds
 from bot.views import NONE, answer_view
 from index.dates import parse_day
 from index.errors import BriefbotError
-from index.tokenize import fold
-from index.types import Answer, SourceInfo
+from index.tokenize import name_key
+from index.types import Answer
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -138,7 +137,7 @@ class AskCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         """Publishers first ("All of ANI (12 articles)", value: the name), then articles."""
         guild = _guild(interaction.guild_id)
-        publishers = publisher_choices(await self.bot.library.sources(guild), current)
+        publishers = publisher_choices(await self.bot.library.publishers(guild), current)
         sources, _ = await self.bot.library.find(current, guild=guild, limit=MAX_CHOICES)
         articles = [
             app_commands.Choice(name=_choice_name(s.title or s.ref, s.publisher), value=s.id)
@@ -212,30 +211,23 @@ class AskCog(commands.Cog):
         self.bot.answers.schedule(entry, expire)
 
 
-def publisher_choices(sources: list[SourceInfo], current: str) -> list[app_commands.Choice[str]]:
-    """Publishers of `sources` whose name holds `current` (any case), most articles first.
+def publisher_choices(
+    publishers: list[tuple[str, int]], current: str
+) -> list[app_commands.Choice[str]]:
+    """Publishers whose name holds `current` (any case), prefix matches first.
 
-    Names are grouped as the library matches them (folded, spaces collapsed); the value
-    is the spelling most articles use. Names over 100 characters cannot be a value.
+    `publishers` is `Library.publishers()`: spellings already merged, most articles
+    first. Names over 100 characters cannot be a choice value.
     """
-    wanted = " ".join(fold(current).split())
-    spellings: dict[str, Counter[str]] = {}
-    for src in sources:
-        name = " ".join((src.publisher or "").split())
-        if name and len(name) <= 100:
-            spellings.setdefault(" ".join(fold(name).split()), Counter())[name] += 1
-    found = [
-        (key, counts.most_common(1)[0][0], counts.total())
-        for key, counts in spellings.items()
-        if wanted in key
-    ]
-    found.sort(key=lambda f: (not f[0].startswith(wanted), -f[2], f[0]))
+    wanted = name_key(current)
+    found = [(name, n) for name, n in publishers if len(name) <= 100 and wanted in name_key(name)]
+    found.sort(key=lambda item: not name_key(item[0]).startswith(wanted))  # stable
     return [
         app_commands.Choice(
             name=embeds.cut(f"All of {name} ({n} article{'s' if n != 1 else ''})", 100),
             value=name,
         )
-        for _, name, n in found
+        for name, n in found
     ]
 
 

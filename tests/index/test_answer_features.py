@@ -80,6 +80,31 @@ async def test_misspelt_name_is_corrected(library: Library):
     assert [(c.typed, c.used) for c in answer.corrections] == [("Witkof", "Witkoff")]
 
 
+async def test_correction_onto_an_expansion_keeps_full_weight(library: Library):
+    """ "meetng" → meet, which "attended" also pulls in at 0.35: meet counts once, at 1.0."""
+    answer = await library.ask("who attended the meetng")
+    assert [(c.typed, c.used) for c in answer.corrections] == [("meetng", "meeting")]
+    from index.search import correct, plan
+
+    query = plan("who attended the meetng", library.settings.search)
+    fixed = correct(
+        query, library.index.vocabulary(), lambda t: library.index.document_frequency(t, None)
+    )
+    assert [w for t, w in fixed.terms if t == "meet"] == [1.0]
+
+
+async def test_correction_shown_as_the_title_writes_it(db_url: str, tmp_path: Path):
+    """A word only a title holds is shown as written there, never as a stem."""
+    only_title = record("t", "Peace talks resume", "Envoys met again. " + FILLER, "X", None)
+    async with await Library.open(Settings(database_url=db_url)) as lib:
+        await lib.ingest([write_jsonl(tmp_path / "t.jsonl", [only_title])])
+        answer = await lib.ask("talks resmue")
+        assert [(c.typed, c.used) for c in answer.corrections] == [("resmue", "resume")]
+        settings = Settings(database_url=db_url, search=SearchSettings(typo_tolerance=False))
+        async with await Library.open(settings) as strict:
+            assert (await strict.ask("the resmue")).suggestion == "the resume"
+
+
 async def test_english_words_are_not_corrected(library: Library):
     """A real word the sources lack ("plain") is not searched as a word they hold ("plan")."""
     answer = await library.ask("plain speech")
@@ -113,6 +138,12 @@ async def test_quoted_phrase_must_appear(library: Library):
     assert all("peace plan" in h.text for h in strict.hits)
 
 
+async def test_quoted_phrase_never_spans_title_and_text(library: Library):
+    """Title "Kyiv reacts" + text "Officials in Kyiv…": "reacts officials" is no phrase."""
+    assert (await library.ask("reacts officials")).hits
+    assert (await library.ask('"reacts officials"')).hits == ()
+
+
 async def test_quoted_phrase_nowhere_gives_nothing(library: Library):
     """A quoted phrase no passage holds gives no answer, even if its words occur apart."""
     answer = await library.ask('"plan peace corridor"')
@@ -132,6 +163,12 @@ async def test_wire_copies_fold_into_one_result(library: Library):
     refs = [h.source.ref for h in answer.hits]
     assert len([r for r in refs if r.startswith("wire")]) == 1
     top = answer.hits[0]
+    assert {top.source.ref, *(s.ref for s in top.also)} == {"wire-a", "wire-b"}
+
+
+async def test_copy_ranked_past_k_is_still_cited(library: Library):
+    """With k=1 the second outlet's copy is not shown but is still cited."""
+    top = (await library.ask("who attended the Miami meeting", k=1)).hits[0]
     assert {top.source.ref, *(s.ref for s in top.also)} == {"wire-a", "wire-b"}
 
 
@@ -219,6 +256,18 @@ async def test_since_after_until_is_an_error(library: Library):
         await library.ask("peace plan", since=date(2025, 1, 2), until=date(2025, 1, 1))
 
 
+async def test_publishers_merge_spellings(library: Library, tmp_path: Path):
+    """Library.publishers: one entry per name as `source=` matches it, most sources first."""
+    extra = [
+        record("k2", "More", "Peace plan notes. " + FILLER, "KYIV  DAILY", None),
+        record("k3", "Again", "Peace plan memo. " + FILLER, "Kyiv Daily", None),
+    ]
+    await library.ingest([write_jsonl(tmp_path / "k.jsonl", extra)])
+    names = dict(await library.publishers())
+    assert names["Kyiv Daily"] == 3 and "KYIV  DAILY" not in names
+    assert next(iter(names)) == "Kyiv Daily"
+
+
 async def test_highlights_mark_query_words(library: Library):
     """Highlight spans cover the words matching the question, inflections included."""
     answer = await library.ask("grain corridors", k=1)
@@ -248,7 +297,7 @@ def test_parse_day(text: str, expected: date):
     assert parse_day(text, TODAY) == expected
 
 
-@pytest.mark.parametrize("text", ["7x", "", "2025-13-01", "last week", "-3d"])
+@pytest.mark.parametrize("text", ["7x", "", "2025-13-01", "last week", "-3d", "9999y", "2100y"])
 def test_parse_day_rejects(text: str):
     """A bad date names the option and the forms it takes."""
     with pytest.raises(BriefbotError, match=r"^since: .* is not a date \(YYYY-MM-DD\)"):
