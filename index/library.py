@@ -167,6 +167,7 @@ class Library:
         self._engine = engine
         self.index = PassageIndex()  # one row per passage
         self.articles = PassageIndex()  # one row per source: its passages' terms and pairs
+        self.titles = PassageIndex()  # one row per titled source: its title's terms
         self._meta: dict[str, SourceMeta] = {}
         self._loaded = False
         self._seq = 0
@@ -204,10 +205,7 @@ class Library:
                     if not self._loaded:
                         seq = await store.last_change(session)
                         sources = await store.indexed_sources(session)
-                        items = [
-                            (s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources
-                        ]
-                        await asyncio.to_thread(self._load, items)
+                        await asyncio.to_thread(self._load, sources)
                         self._meta = {s.source_id: _meta(s) for s in sources}
                         self._seq, self._loaded = seq, True
                         return
@@ -228,6 +226,7 @@ class Library:
                     if item is None:  # removed, or replaced by nothing
                         self.index.remove_source(sid)
                         self.articles.remove_source(sid)
+                        self.titles.remove_source(sid)
                         self._meta.pop(sid, None)
                     else:
                         self._meta[sid] = _meta(item)
@@ -235,13 +234,20 @@ class Library:
                         self.articles.add(
                             *_article_item(sid, item.guild, item.passage_ids, item.token_lists)
                         )
+                        title = _title_item(item)
+                        if title is None:
+                            self.titles.remove_source(sid)
+                        else:
+                            self.titles.add(*title)
 
             await asyncio.to_thread(apply)
             self._seq = changes[-1][0]
 
-    def _load(self, items: Sequence[SourceItem]) -> None:
+    def _load(self, sources: Sequence[store.IndexedSource]) -> None:
+        items = [(s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources]
         self.index.add_many(items)
         self.articles.add_many(_article_item(*item) for item in items)
+        self.titles.add_many(t for t in map(_title_item, sources) if t is not None)
 
     def _search(
         self, query: Query, guild: str | None, depth: int, allowed: Collection[str] | None
@@ -265,7 +271,9 @@ class Library:
             depth = max(depth, min(total, MAX_PHRASE_CANDIDATES))
         found = self.index.hits(terms, guild, depth, allowed)
         if weight == 0:
-            return [(pid, score) for pid, score, _ in found]
+            return self._with_titles(
+                terms, guild, {pid: (score, sid) for pid, score, sid in found}, depth
+            )
         article_terms = terms + list(query.phrases)
         articles = self.articles.hits(article_terms, guild, min(depth, MAX_ARTICLES), allowed)
         article_score = {sid: score for _, score, sid in articles}
@@ -280,8 +288,32 @@ class Library:
             for _, score, sid in self.articles.hits(article_terms, guild, len(missing), missing):
                 article_score[sid] = score
         # A negative article score (tiny corpora: BM25Okapi's idf floor) is no evidence.
+        fused = {
+            pid: (score + weight * max(article_score.get(sid, 0.0), 0.0), sid)
+            for pid, (score, sid) in candidates.items()
+        }
+        return self._with_titles(terms, guild, fused, depth)
+
+    def _with_titles(
+        self,
+        terms: list[tuple[str, float]],
+        guild: str | None,
+        candidates: dict[int, tuple[float, str]],
+        depth: int,
+    ) -> list[tuple[int, float]]:
+        """Adds title_weight × the BM25 of each candidate's title; the top `depth`, best first.
+
+        Titles are indexed inside every passage already; this field lets the title count
+        for more (or, weighted negative, for less) without re-indexing.
+        """
+        weight = self.settings.search.title_weight
+        title_score: dict[str, float] = {}
+        if weight:
+            sids = {sid for _, sid in candidates.values()}
+            for _, score, sid in self.titles.hits(terms, guild, len(sids), sids):
+                title_score[sid] = max(score, 0.0)
         fused = [
-            (pid, score + weight * max(article_score.get(sid, 0.0), 0.0))
+            (pid, score + weight * title_score.get(sid, 0.0))
             for pid, (score, sid) in candidates.items()
         ]
         fused.sort(key=lambda item: (-item[1], item[0]))
@@ -925,6 +957,14 @@ def _corrections(question: str, query: Query, hits: Sequence[Hit]) -> tuple[Corr
         shown = next((w for h in hits if (w := surface(_hit_words(h), used))), None)
         out.append(Correction(surface(question, typed) or typed, shown or used))
     return tuple(out)
+
+
+def _title_item(source: store.IndexedSource) -> SourceItem | None:
+    """A source's title as one row (keyed like its article row), or None when untitled."""
+    tokens = tokenize(source.title or "")
+    if not tokens:
+        return None
+    return (source.source_id, source.guild, [source.passage_ids[0]], [tokens])
 
 
 def _article_item(

@@ -36,6 +36,7 @@ class SearchSettings:
     # a passage of an article that is about the question beats a stray match.
     article_weight: float = 1.0
     phrase_weight: float = 0.2  # adjacent question-term pairs, scored on the article
+    title_weight: float = 0.15  # the title field's own BM25, on top of the title in each passage
     expansion_weight: float = 0.35  # weight of lexicon expansion terms vs the user's terms
     variant_weight: float = 1.0  # other spellings of a name (Zelensky → Zelenskyy, Kiev → Kyiv)
     question_type_weight: float = 0.25  # light who/when/where re-ranking feature

@@ -272,6 +272,7 @@ class IndexedSource:
     token_lists: list[list[str]]
     day: date | None = None  # published, else the day it was added: for filters
     publisher: str | None = None
+    title: str | None = None
 
 
 async def indexed_sources(
@@ -287,6 +288,7 @@ async def indexed_sources(
             SourceRow.published,
             SourceRow.added_at,
             SourceRow.publisher,
+            SourceRow.title,
         )
         .join(SourceRow, SourceRow.id == PassageRow.source_id)
         .order_by(PassageRow.source_id, PassageRow.id)
@@ -295,12 +297,12 @@ async def indexed_sources(
         query = query.where(PassageRow.source_id.in_(list(source_ids)))
     out: list[IndexedSource] = []
     current: IndexedSource | None = None
-    for pid, sid, tokens, guild, published, added_at, publisher in (
+    for pid, sid, tokens, guild, published, added_at, publisher, title in (
         await session.execute(query)
     ).all():
         if current is None or current.source_id != sid:
             day = published or (added_at.date() if added_at is not None else None)
-            current = IndexedSource(sid, guild, [], [], day, publisher)
+            current = IndexedSource(sid, guild, [], [], day, publisher, title)
             out.append(current)
         current.passage_ids.append(pid)
         current.token_lists.append(tokens.split())

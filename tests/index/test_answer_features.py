@@ -3,16 +3,19 @@ name variants, wire-copy folding, recency and highlights."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from rank_bm25 import BM25Okapi
 
 from index.dates import parse_day
 from index.errors import BriefbotError
 from index.library import Library
 from index.settings import SearchSettings, Settings
+from index.tokenize import tokenize
 
 FILLER = (
     "Officials from both delegations spent the afternoon reviewing draft language on "
@@ -302,3 +305,33 @@ def test_parse_day_rejects(text: str):
     """A bad date names the option and the forms it takes."""
     with pytest.raises(BriefbotError, match=r"^since: .* is not a date \(YYYY-MM-DD\)"):
         parse_day(text, TODAY, what="since")
+
+
+async def test_title_field_adds_weighted_title_bm25(db_url: str, tmp_path: Path):
+    """title_weight adds exactly weight × BM25Okapi of the title over the visible titles."""
+    titles = ["Sanctions relief talks", "Grain corridor deal", "Prisoner swap", "Energy truce"]
+    records = [
+        record(f"r{i}", t, f"Story {i} about the region and its people. " + FILLER, "P", None)
+        for i, t in enumerate(titles)
+    ]
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    question = "sanctions relief region"
+    plain = SearchSettings(
+        article_weight=0,
+        expansion_weight=0,
+        question_type_weight=0,
+        recency_weight=0,
+        duplicate_threshold=1.0,  # the texts share their filler: keep them apart
+    )
+    scores = {}
+    for weight in (0.0, 0.5):
+        search = dataclasses.replace(plain, title_weight=weight)
+        async with await Library.open(Settings(database_url=db_url, search=search)) as lib:
+            await lib.ingest([path])
+            scores[weight] = {h.source.ref: h.score for h in (await lib.ask(question, k=10)).hits}
+    oracle = BM25Okapi([tokenize(t) for t in titles]).get_scores(tokenize(question))
+    assert set(scores[0.0]) == set(scores[0.5]) == {f"r{i}" for i in range(len(titles))}
+    for i, title_score in enumerate(oracle):
+        gain = scores[0.5][f"r{i}"] - scores[0.0][f"r{i}"]
+        assert gain == pytest.approx(0.5 * max(float(title_score), 0.0), abs=1e-9)
+    assert scores[0.5]["r0"] > scores[0.0]["r0"]

@@ -130,6 +130,7 @@ async def test_scores_are_bm25okapi_over_visible_passages(library: Library, tmp_
                 question_type_weight=0,
                 article_weight=0,
                 phrase_weight=0,
+                title_weight=0,
                 recency_weight=0,
                 duplicate_threshold=1.0,  # the texts differ in one sentence: keep them apart
             ),
