@@ -308,15 +308,21 @@ def rerank(
 
 
 def _shingles(text: str, size: int = 3) -> frozenset[int]:
-    """Hashed word 3-grams: wire copy re-published by another outlet shares nearly all.
+    """Hashed word 3-grams of a passage's opening: wire copy shares nearly all of them.
 
-    crc32, not hash(): str hashes change between processes, and answers must not.
+    Words are split on whitespace, not tokenised, and only the first SHINGLE_WORDS are read:
+    this runs for every candidate of every question, and copies differ in their openings
+    too if at all. crc32, not hash(): str hashes change between processes, answers must not.
     """
-    tokens = words(text)
-    grams = [" ".join(tokens[i : i + size]) for i in range(max(len(tokens) - size + 1, 1))]
-    return frozenset(zlib.crc32(gram.encode()) for gram in grams if gram)
+    tokens = text.lower().split()[:SHINGLE_WORDS]
+    if len(tokens) < size:
+        return frozenset([zlib.crc32(" ".join(tokens).encode())]) if tokens else frozenset()
+    # map/zip keep the loops in C.
+    grams = map(" ".join, zip(*(tokens[i:] for i in range(size)), strict=False))
+    return frozenset(map(zlib.crc32, map(str.encode, grams)))
 
 
+SHINGLE_WORDS = 100
 SKETCH = 8  # smallest shingle hashes per text: two texts with Jaccard 0.7 share one
 # of them with probability ≈ 1 − 0.3⁸ (a bottom-k sketch), and a miss only shows a copy twice
 
