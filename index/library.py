@@ -427,7 +427,10 @@ class Library:
         out = question
         for word, term in found.items():
             pid = examples[word]
-            written = surface(_words_of(*rows[pid]), term) if pid in rows else None
+            written = None
+            if pid in rows:
+                passage, row = rows[pid]
+                written = surface(_indexed_text(row.title, passage.text), term)
             out = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", written or term, out, count=1)
         return out
 
@@ -941,20 +944,17 @@ def _also(
     return tuple(out)
 
 
-def _words_of(passage: store.PassageRow, source: store.SourceRow) -> str:
+def _indexed_text(title: str | None, text: str) -> str:
     """What a passage is indexed by, as written: its article's title and its own text."""
-    return f"{source.title or ''}\n{passage.text}"
-
-
-def _hit_words(hit: Hit) -> str:
-    return f"{hit.source.title or ''}\n{hit.text}"
+    return f"{title or ''}\n{text}"
 
 
 def _corrections(question: str, query: Query, hits: Sequence[Hit]) -> tuple[Correction, ...]:
     """Typed words and what was searched instead, as written in the question and passages."""
     out: list[Correction] = []
     for typed, used in query.corrections:
-        shown = next((w for h in hits if (w := surface(_hit_words(h), used))), None)
+        texts = (_indexed_text(h.source.title, h.text) for h in hits)
+        shown = next((w for text in texts if (w := surface(text, used))), None)
         out.append(Correction(surface(question, typed) or typed, shown or used))
     return tuple(out)
 
