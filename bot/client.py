@@ -9,6 +9,7 @@ advanced_startup example.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import UTC, datetime
@@ -49,8 +50,13 @@ def apply_endpoints(settings: DiscordSettings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
-class Briefbot(commands.Bot):
-    """discord.py bot holding the library, the answer cache and the cooldowns."""
+class Briefbot(commands.AutoShardedBot):
+    """discord.py bot holding the library, the answer cache and the cooldowns.
+
+    Sharded: with no [discord] shard settings this process runs every shard Discord
+    recommends; `shard_ids` + `shard_count` split them across processes that share one
+    database (each follows the others' changes through `Library.watch`).
+    """
 
     def __init__(self, library: Library, settings: DiscordSettings) -> None:
         intents = discord.Intents.none()
@@ -62,6 +68,8 @@ class Briefbot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=NONE,
+            shard_ids=list(settings.shard_ids) or None,
+            shard_count=settings.shard_count or None,
         )
         self.library = library
         self.settings = settings
@@ -69,10 +77,12 @@ class Briefbot(commands.Bot):
         self.cooldowns = Cooldowns(settings.cooldown_asks, settings.cooldown_seconds)
         self.started = datetime.now(UTC)
         self.version = package_version()
+        self._watcher: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         # Load the index before connecting, so the first question is answered at full speed.
         await self.library.sync()
+        self._watcher = asyncio.create_task(self.library.watch(), name="index-watch")
         for name in COGS:
             await self.load_extension(name)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -95,10 +105,12 @@ class Briefbot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info(
-            "connected as %s (%s) to %d guilds",
+            "connected as %s (%s) to %d guilds on shards %s of %s",
             self.user,
             getattr(self.user, "id", "?"),
             len(self.guilds),
+            sorted(self.shards),
+            self.shard_count,
         )
 
     async def on_message(self, message: discord.Message, /) -> None:
@@ -106,6 +118,10 @@ class Briefbot(commands.Bot):
 
     async def close(self) -> None:
         self.answers.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await super().close()
 
     async def check_admin(self, interaction: discord.Interaction) -> bool:

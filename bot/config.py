@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import BriefbotError
-from index.settings import FetchSettings, PassageSettings, SearchSettings, Settings
+from index.settings import (
+    FetchSettings,
+    IndexSettings,
+    PassageSettings,
+    SearchSettings,
+    Settings,
+)
 
 DEFAULT_CONFIG = Path("briefbot.toml")
 DISCORD_API = "https://discord.com/api/v10"
@@ -40,6 +46,8 @@ class DiscordSettings:
     cooldown_asks: int = 5  # asks a user may make per cooldown_seconds
     cooldown_seconds: float = 60.0
     button_seconds: float = 600.0  # answer buttons stop working after this
+    shard_count: int = 0  # 0: as many shards as Discord recommends, all in this process
+    shard_ids: tuple[int, ...] = ()  # the shards this process runs (needs shard_count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,7 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
         "fetch": FetchSettings,
         "passages": PassageSettings,
         "search": SearchSettings,
+        "index": IndexSettings,
         "discord": DiscordSettings,
     }
     for key in data:
@@ -136,6 +145,12 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
     allow = env_flag("BRIEFBOT_ALLOW_PRIVATE_NETWORKS")
     if allow is not None:
         parsed["fetch"] = replace(parsed["fetch"], allow_private_networks=allow)
+    index_path = os.environ.get("BRIEFBOT_INDEX_PATH")
+    if index_path is not None:
+        parsed["index"] = replace(parsed["index"], path=index_path.strip())
+    index: IndexSettings = parsed["index"]
+    if index.save_interval < 0 or index.poll_interval <= 0:
+        raise ConfigError(f"{origin}: [index] needs save_interval >= 0 and poll_interval > 0")
     passages: PassageSettings = parsed["passages"]
     if not 1 <= passages.min_words <= passages.max_words:
         raise ConfigError(f"{origin}: [passages] needs 1 <= min_words <= max_words")
@@ -156,23 +171,41 @@ def _discord_env(discord: DiscordSettings) -> DiscordSettings:
         raw = os.environ.get(name)
         if raw is not None and raw.strip():
             values[key] = raw.strip()
-    raw = os.environ.get("BRIEFBOT_DISCORD_DEV_GUILDS")
-    if raw is not None:
-        ids: list[int] = []
-        for part in raw.split(","):
-            if not part.strip():
-                continue
-            if not part.strip().isdigit():
-                raise ConfigError(
-                    f"environment variable BRIEFBOT_DISCORD_DEV_GUILDS holds {part.strip()!r}, "
-                    "not a guild id: give comma-separated numbers"
-                )
-            ids.append(int(part))
-        values["dev_guilds"] = tuple(ids)
+    for key, name in (
+        ("dev_guilds", "BRIEFBOT_DISCORD_DEV_GUILDS"),
+        ("shard_ids", "BRIEFBOT_DISCORD_SHARD_IDS"),
+    ):
+        raw = os.environ.get(name)
+        if raw is not None:
+            values[key] = _numbers(name, raw)
+    raw = os.environ.get("BRIEFBOT_DISCORD_SHARD_COUNT")
+    if raw is not None and raw.strip():
+        (values["shard_count"],) = _numbers("BRIEFBOT_DISCORD_SHARD_COUNT", raw)
     return replace(discord, **values)
 
 
+def _numbers(name: str, raw: str) -> tuple[int, ...]:
+    ids: list[int] = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        if not part.strip().isdigit():
+            raise ConfigError(
+                f"environment variable {name} holds {part.strip()!r}, not a number: "
+                "give comma-separated numbers"
+            )
+        ids.append(int(part))
+    return tuple(ids)
+
+
 def _check_discord(discord: DiscordSettings, origin: str) -> None:
+    if discord.shard_ids and not discord.shard_count:
+        raise ConfigError(f"{origin}: [discord] shard_ids needs shard_count")
+    if discord.shard_count < 0 or any(not 0 <= i < discord.shard_count for i in discord.shard_ids):
+        raise ConfigError(
+            f"{origin}: [discord] shard_ids must each be 0 to shard_count - 1 "
+            f"(shard_count {discord.shard_count}, shard_ids {list(discord.shard_ids)})"
+        )
     for key in ("api_base", "gateway_url"):
         value = getattr(discord, key)
         schemes = ("http://", "https://") if key == "api_base" else ("ws://", "wss://")

@@ -1,23 +1,32 @@
 """In-memory BM25 postings index whose scores equal rank_bm25.BM25Okapi over what the asker sees.
 
 rank-bm25 rescores every passage for every query; here a query touches only the postings of its
-terms. Passages live in a large main segment and a small delta segment, each holding term-major
-postings (CSC) for search and a doc-major copy (CSR) to undo statistics on removal and to rebuild.
-The delta is rebuilt on every add and merged into main once it outgrows a fraction of it, so adding
-a source never rebuilds everything. Removal tombstones rows and corrects the statistics at once; the
-next rebuild purges them.
+terms. Passages live in segments, Lucene style: each holds term-major postings (CSC) for search
+and a doc-major copy (CSR) to undo statistics on removal and to merge. An add writes a small
+segment (or rebuilds the newest small one), so it costs O(the article), never O(the index);
+segments of one size tier merge once there are MERGE_FACTOR of them, small merges in the writer,
+big ones in a background thread that swaps its result in when done. Removal tombstones rows and
+corrects the statistics at once; the merge that rewrites a segment purges them. The statistics
+(N, avgdl, df) are kept per partition, apart from the segments, so scores never depend on how
+the passages happen to be split.
 
 Writers serialise on a lock and publish an immutable snapshot; readers take whatever snapshot is
-current without locking, so a search never sees half of a change.
+current without locking, so a search never sees half of a change. `save` writes a snapshot to
+disk and `load` maps it back (numpy memory maps), so a restart does not re-read every passage.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +37,15 @@ K1 = 1.5
 B = 0.75
 EPSILON = 0.25
 
-# Merge policy (read at write time, so tests can shrink them): the delta is rebuilt on every add,
-# which costs O(delta), and merging costs O(main): a delta of max(10k, 10 % of main) bounds both.
-MIN_DELTA_DOCS = 10_000
-DELTA_FRACTION = 0.10
-MAX_DEAD_FRACTION = 0.25  # tombstoned share of main's rows that makes a removal purge main
+# Merge policy, read at write time so tests can shrink it. An add rebuilds the newest segment
+# while it is under DELTA_ROWS rows (O(DELTA_ROWS)); tier t holds segments of DELTA_ROWS × F^t
+# to DELTA_ROWS × F^(t+1) rows, and F segments of one tier merge into one of the next. Merges up
+# to INLINE_MERGE_ROWS rows run in the writer (bounded add time), bigger ones in the background.
+DELTA_ROWS = 2_000
+MERGE_FACTOR = 8
+INLINE_MERGE_ROWS = 40_000
+MAX_DEAD_FRACTION = 0.25  # a segment with this share of tombstoned rows is rewritten
+ENCODE_ROWS = 50_000  # a bulk load encodes this many passages at a time (bounded memory)
 
 # Touched postings per segment row above which one dense bincount beats sorting the touched rows.
 DENSE_RATIO = 1 / 4
@@ -40,21 +53,27 @@ DENSE_RATIO = 1 / 4
 _GLOBAL = 0  # partition code of guild-less passages; guilds get 1, 2, ...
 _DEAD = -1  # partition code of tombstoned rows
 _IDF_CACHE_SIZE = 1024
+FORMAT = 1  # of saved snapshots; a different number is not loaded
 
 SourceItem = tuple[str, str | None, Sequence[int], Sequence[Sequence[str]]]
 
 _EMPTY_I64: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
 
+class IndexFileError(Exception):
+    """A saved index that cannot be used (missing, partial, another format): rebuild instead."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Segment:
     """Passages stored together: row-aligned passage arrays plus postings both ways."""
 
+    sid: int  # stable id: a tombstoned copy keeps it, a merge makes a new one
     pids: NDArray[np.int64]
     part: NDArray[np.int32]  # partition code per row, _DEAD once tombstoned
     src: NDArray[np.int32]  # source code per row; a replaced source gets a new code
     lens: NDArray[np.float64]  # tokens per passage
-    by_doc: sp.csr_matrix  # rows: term ids and tfs, to decrement df and to rebuild
+    by_doc: sp.csr_matrix  # rows: term ids and tfs, to decrement df and to merge
     indptr: NDArray[Any]  # term-major postings (CSC): rows of term t are indices[indptr[t]:...]
     indices: NDArray[Any]
     tfs: NDArray[Any]
@@ -101,8 +120,7 @@ class _Snapshot:
     """Everything a search reads; never mutated once published."""
 
     version: int
-    main: _Segment
-    delta: _Segment
+    segments: tuple[_Segment, ...]
     global_stats: _Stats
     guild_stats: Mapping[str, _Stats]
     sources: Mapping[str, _Source]
@@ -115,6 +133,7 @@ def _tf_dtype(max_tf: int) -> type[np.unsignedinteger[Any]] | type[np.signedinte
 
 
 def _build_segment(
+    sid: int,
     pids: NDArray[np.int64],
     part: NDArray[np.int32],
     src: NDArray[np.int32],
@@ -123,24 +142,25 @@ def _build_segment(
 ) -> _Segment:
     """Derive the term-major postings (scipy's linear-time transpose) and wrap it all up."""
     by_term = by_doc.tocsc()
-    return _Segment(pids, part, src, lens, by_doc, by_term.indptr, by_term.indices, by_term.data)
-
-
-def _empty_segment() -> _Segment:
-    by_doc = sp.csr_matrix((0, 0), dtype=np.uint16)
-    return _build_segment(
-        _EMPTY_I64, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), by_doc
+    return _Segment(
+        sid, pids, part, src, lens, by_doc, by_term.indptr, by_term.indices, by_term.data
     )
 
 
-def _concat(segments: Sequence[_Segment], n_terms: int) -> _Segment:
+def _empty_segment(sid: int) -> _Segment:
+    by_doc = sp.csr_matrix((0, 0), dtype=np.uint16)
+    return _build_segment(
+        sid, _EMPTY_I64, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), by_doc
+    )
+
+
+def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
     """One segment with the live rows of `segments`, in order: tombstones are purged here."""
-    live = [seg for seg in segments if seg.n_live]
-    if len(live) == 1 and not live[0].dead:
-        return live[0]  # nothing to purge or join: keep its postings (fewer columns is fine)
     blocks: list[sp.csr_matrix] = []
     pids, part, src, lens = [], [], [], []
-    for seg in live:
+    for seg in segments:
+        if seg.n_live == 0:
+            continue
         if seg.dead:
             rows = np.flatnonzero(seg.part != _DEAD)
             seg = replace(
@@ -157,24 +177,49 @@ def _concat(segments: Sequence[_Segment], n_terms: int) -> _Segment:
         src.append(seg.src)
         lens.append(seg.lens)
     if not blocks:
-        return _empty_segment()
+        return _empty_segment(sid)
     # Stack by hand: the blocks may have been built with fewer columns (a smaller vocabulary).
     offsets = np.cumsum([0] + [m.nnz for m in blocks])
     indptr = np.concatenate(
         [np.zeros(1, np.int64)]
         + [m.indptr[1:] + off for m, off in zip(blocks, offsets, strict=False)]
     )
-    data = np.concatenate([m.data for m in blocks])
+    max_tf = max((int(m.data.max()) for m in blocks if m.nnz), default=0)
+    data = np.concatenate([m.data for m in blocks]).astype(_tf_dtype(max_tf), copy=False)
     indices = np.concatenate([m.indices for m in blocks])
     n_rows = len(indptr) - 1
     by_doc = sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_terms))
     return _build_segment(
+        sid,
         np.concatenate(pids),
         np.concatenate(part),
         np.concatenate(src),
         np.concatenate(lens),
         by_doc,
     )
+
+
+def _tier(seg: _Segment) -> int:
+    rows = max(seg.n_rows, DELTA_ROWS)
+    return int(math.log(rows / DELTA_ROWS, MERGE_FACTOR) + 1e-9)
+
+
+def _merge_jobs(segments: Sequence[_Segment], busy: Collection[int]) -> list[list[_Segment]]:
+    """Merges the policy wants now, smallest first: full tiers and rotten segments."""
+    jobs: list[list[_Segment]] = []
+    tiers: dict[int, list[_Segment]] = {}
+    for seg in segments:
+        if seg.sid in busy:
+            continue
+        if seg.dead and seg.dead > MAX_DEAD_FRACTION * seg.n_rows:
+            jobs.append([seg])  # rewritten alone (dropped if nothing is left)
+            continue
+        tiers.setdefault(_tier(seg), []).append(seg)
+    for _, group in sorted(tiers.items()):
+        if len(group) >= MERGE_FACTOR:
+            jobs.append(group)
+    jobs.sort(key=lambda job: sum(s.n_rows for s in job))
+    return jobs
 
 
 class _Vocabulary(dict[str, int]):
@@ -195,8 +240,7 @@ class _Edit:
         self.snap = snap
         self.vocab = vocab
         self.version = snap.version + 1
-        self.main = snap.main
-        self.delta = snap.delta
+        self.segments = list(snap.segments)
         self.sources = dict(snap.sources)
         # partition → ([docs, tokens], [(unique term ids, signed dfs), ...])
         self.changes: dict[str | None, tuple[list[int], list[tuple[NDArray[Any], NDArray[Any]]]]]
@@ -217,21 +261,23 @@ class _Edit:
         if source is None:
             return 0
         dropped = 0
-        for name in ("main", "delta"):
-            seg: _Segment = getattr(self, name)
-            rows = np.flatnonzero((seg.src == source.code) & (seg.part != _DEAD))
+        for i, seg in enumerate(self.segments):
+            if dropped == len(source.pids):
+                break
+            rows = np.flatnonzero(seg.src == source.code)
             if rows.size == 0:
                 continue
+            rows = rows[seg.part[rows] != _DEAD]
             terms, dfs = np.unique(seg.by_doc[rows].indices, return_counts=True)
             self.count(source.guild, -rows.size, -int(seg.lens[rows].sum()), terms, -dfs)
-            part = seg.part.copy()  # copy-on-write: published snapshots keep theirs
+            part = np.array(seg.part)  # copy-on-write: published snapshots keep theirs
             part[rows] = _DEAD
-            setattr(self, name, replace(seg, part=part, dead=seg.dead + rows.size))
+            self.segments[i] = replace(seg, part=part, dead=seg.dead + rows.size)
             dropped += rows.size
         return dropped
 
     def encode(
-        self, batch: Sequence[SourceItem], guild_codes: dict[str, int], next_code: int
+        self, batch: Sequence[SourceItem], guild_codes: dict[str, int], next_code: int, sid: int
     ) -> _Segment:
         """Turn sources into one segment (registering them) and count their statistics."""
         token_lists = [tokens for item in batch for tokens in item[3]]
@@ -264,7 +310,7 @@ class _Edit:
             [s.pids for s in (self.sources[item[0]] for item in batch)] or [_EMPTY_I64]
         )
         self._count_rows(by_doc, part, lens, part_of)
-        return _build_segment(pids, part, src, lens.astype(np.float64), by_doc)
+        return _build_segment(sid, pids, part, src, lens.astype(np.float64), by_doc)
 
     def _count_rows(
         self,
@@ -275,6 +321,8 @@ class _Edit:
     ) -> None:
         """Add new rows to their partitions' statistics, one sort for all partitions."""
         codes = sorted(part_of)
+        if not codes:
+            return
         if len(codes) == 1:
             groups = [(codes[0], by_doc.indices)]
         else:
@@ -295,15 +343,6 @@ class _Edit:
             else:
                 terms, dfs = np.unique(ids, return_counts=True)
             self.count(part_of[code], int(docs[code]), int(tokens[code]), terms, dfs)
-
-    def maybe_merge(self) -> None:
-        """Fold the delta into main once it is big, or main once it is full of tombstones."""
-        main, delta = self.main, self.delta
-        big_delta = delta.n_live > max(MIN_DELTA_DOCS, DELTA_FRACTION * main.n_live)
-        rotten_main = main.dead > 0 and main.dead > MAX_DEAD_FRACTION * main.n_rows
-        if big_delta or rotten_main:
-            self.main = _concat([main, delta], len(self.vocab))
-            self.delta = _empty_segment()
 
     def publish(self) -> _Snapshot:
         """The next snapshot: untouched partitions keep their stats (and cached idfs)."""
@@ -341,9 +380,8 @@ class _Edit:
             else:
                 guild_stats[guild] = _Stats(n_docs, total, df[keep], terms[keep], self.version)
         n_live = global_stats.n_docs + sum(s.n_docs for s in guild_stats.values())
-        return _Snapshot(
-            self.version, self.main, self.delta, global_stats, guild_stats, self.sources, n_live
-        )
+        segments = tuple(seg for seg in self.segments if seg.n_rows)
+        return _Snapshot(self.version, segments, global_stats, guild_stats, self.sources, n_live)
 
 
 def _check_source(item: SourceItem) -> None:
@@ -359,19 +397,27 @@ def _check_source(item: SourceItem) -> None:
 
 
 class PassageIndex:
-    """BM25Okapi (k1=1.5, b=0.75, epsilon=0.25) over global passages plus the asker's guild."""
+    """BM25Okapi (k1=1.5, b=0.75, epsilon=0.25) over global passages plus the asker's guild.
 
-    def __init__(self) -> None:
+    `background=False` runs every merge in the writer: for tests that count segments.
+    """
+
+    def __init__(self, *, background: bool = True) -> None:
         self._lock = threading.Lock()
+        self._background = background
         self._vocab = _Vocabulary()  # only grows: ids stay valid in every snapshot
         self._guild_codes: dict[str, int] = {}  # only grows
         self._next_source_code = 0
+        self._next_sid = 1
+        self._busy: set[int] = set()  # segments a background merge is rewriting
+        self._merger: threading.Thread | None = None
+        self._merge_error: BaseException | None = None
+        self._idle = threading.Condition(self._lock)
         self._idf_cache: dict[tuple[str | None, int, int], float] = {}
-        self._names: tuple[int, dict[int, str]] | None = None
+        self._names: tuple[Mapping[str, _Source], dict[int, str]] | None = None
         self._terms: tuple[str, ...] = ()  # vocabulary() cache, rebuilt when the vocabulary grows
-        empty = _empty_segment()
         stats = _Stats(0, 0, _EMPTY_I64, None, 0)
-        self._snap = _Snapshot(0, empty, empty, stats, {}, {}, 0)
+        self._snap = _Snapshot(0, (), stats, {}, {}, 0)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -383,49 +429,196 @@ class PassageIndex:
         token_lists: Sequence[Sequence[str]],
     ) -> None:
         """Add one source's passages; an existing source_id is replaced in the same swap."""
-        item = (source_id, guild, passage_ids, token_lists)
-        _check_source(item)
-        with self._lock:
-            edit = _Edit(self._snap, self._vocab)
-            edit.drop_source(source_id)
-            new = edit.encode([item], self._guild_codes, self._next_source_code)
-            self._next_source_code += 1
-            edit.delta = _concat([edit.delta, new], len(self._vocab))
-            edit.maybe_merge()
-            self._snap = edit.publish()
+        self.update([(source_id, guild, passage_ids, token_lists)])
 
     def add_many(self, items: Iterable[SourceItem]) -> None:
-        """Bulk load: everything (old and new) becomes one main segment, one swap.
-
-        A source_id given twice keeps its last passages, as two add() calls would.
-        """
-        batch: dict[str, SourceItem] = {}
-        for item in items:
-            _check_source(item)
-            batch.pop(item[0], None)
-            batch[item[0]] = item
-        if not batch:
-            return
-        with self._lock:
-            edit = _Edit(self._snap, self._vocab)
-            for source_id in batch:
-                edit.drop_source(source_id)
-            new = edit.encode(list(batch.values()), self._guild_codes, self._next_source_code)
-            self._next_source_code += len(batch)
-            edit.main = _concat([edit.main, edit.delta, new], len(self._vocab))
-            edit.delta = _empty_segment()
-            self._snap = edit.publish()
+        """Bulk load in one swap; a source_id given twice keeps its last passages."""
+        self.update(items)
 
     def remove_source(self, source_id: str) -> int:
         """Remove a source's passages; how many (0 if the source is unknown)."""
+        return self.update((), [source_id])
+
+    def update(self, adds: Iterable[SourceItem], removes: Iterable[str] = ()) -> int:
+        """Remove sources and add (or replace) others, published as one change.
+
+        Returns the passages removed (replaced ones excluded). Sources are encoded
+        ENCODE_ROWS passages at a time, so a bulk load never holds all its token ids at once.
+        Nothing changes if any item is malformed.
+        """
+        batch: dict[str, SourceItem] = {}
+        for item in adds:
+            _check_source(item)
+            batch.pop(item[0], None)
+            batch[item[0]] = item
+        gone = [sid for sid in dict.fromkeys(removes) if sid not in batch]
         with self._lock:
-            if source_id not in self._snap.sources:
+            snap = self._snap
+            if not batch and not any(sid in snap.sources for sid in gone):
                 return 0
-            edit = _Edit(self._snap, self._vocab)
-            removed = edit.drop_source(source_id)
-            edit.maybe_merge()
+            edit = _Edit(snap, self._vocab)
+            removed = sum(edit.drop_source(sid) for sid in gone)
+            for sid in batch:
+                edit.drop_source(sid)
+            chunk: list[SourceItem] = []
+            rows = 0
+            for item in batch.values():
+                chunk.append(item)
+                rows += len(item[2])
+                if rows >= ENCODE_ROWS:
+                    self._append(edit, chunk)
+                    chunk, rows = [], 0
+            if chunk:
+                self._append(edit, chunk)
+            self._maintain(edit)
             self._snap = edit.publish()
-            return removed
+        return removed
+
+    def _append(self, edit: _Edit, chunk: Sequence[SourceItem]) -> None:
+        """Encode a chunk as a segment; a small one is folded into the newest small segment."""
+        new = edit.encode(chunk, self._guild_codes, self._next_source_code, self._new_sid())
+        self._next_source_code += len(chunk)
+        last = edit.segments[-1] if edit.segments else None
+        if (
+            last is not None
+            and last.sid not in self._busy
+            and last.n_rows + new.n_rows <= DELTA_ROWS
+        ):
+            edit.segments[-1] = _concat([last, new], len(self._vocab), self._new_sid())
+        else:
+            edit.segments.append(new)
+
+    def _new_sid(self) -> int:
+        self._next_sid += 1
+        return self._next_sid
+
+    def _maintain(self, edit: _Edit) -> None:
+        """Run the merges small enough for the writer; start the background merger for the rest."""
+        while True:
+            jobs = _merge_jobs(edit.segments, self._busy)
+            inline = [
+                job
+                for job in jobs
+                if not self._background or sum(s.n_rows for s in job) <= INLINE_MERGE_ROWS
+            ]
+            if not inline:
+                break
+            job = inline[0]
+            merged = _concat(job, len(self._vocab), self._new_sid())
+            _swap_in(edit.segments, job, merged)
+        if len(inline) != len(jobs) and self._merger is None:
+            self._merger = threading.Thread(target=self._merge_loop, name="bm25-merge", daemon=True)
+            self._merger.start()
+
+    def _merge_loop(self) -> None:
+        """Background merges, one at a time, until the policy wants none."""
+        while True:
+            with self._lock:
+                jobs = _merge_jobs(self._snap.segments, self._busy)
+                if not jobs:
+                    self._merger = None
+                    self._idle.notify_all()
+                    return
+                job = jobs[0]
+                self._busy.update(s.sid for s in job)
+                n_terms = len(self._vocab)
+                sid = self._new_sid()
+            try:
+                merged = _concat(job, n_terms, sid)
+                with self._lock:
+                    self._publish_merge(job, merged)
+                    self._busy.difference_update(s.sid for s in job)
+            except BaseException as exc:  # surfaced by wait_merged, never lost
+                with self._lock:
+                    self._busy.difference_update(s.sid for s in job)
+                    self._merge_error = exc
+                    self._merger = None
+                    self._idle.notify_all()
+                return
+
+    def _publish_merge(self, job: Sequence[_Segment], merged: _Segment) -> None:
+        """Swap a finished merge in, re-tombstoning rows whose source went while it ran."""
+        snap = self._snap
+        current = {seg.sid: seg for seg in snap.segments}
+        if any(current.get(seg.sid) is None for seg in job):
+            return  # cannot happen (busy segments are only tombstoned); never lose rows
+        if any(current[seg.sid].dead != seg.dead for seg in job) and merged.n_rows:
+            live = np.fromiter((s.code for s in snap.sources.values()), np.int32)
+            dead = ~np.isin(merged.src, live)
+            if dead.any():
+                part = np.array(merged.part)
+                part[dead] = _DEAD
+                merged = replace(merged, part=part, dead=int(dead.sum()))
+        segments = list(snap.segments)
+        _swap_in(segments, [current[seg.sid] for seg in job], merged)
+        self._snap = replace(
+            snap, version=snap.version + 1, segments=tuple(s for s in segments if s.n_rows)
+        )
+
+    def wait_merged(self, timeout: float | None = None) -> bool:
+        """Until no background merge runs (False on timeout); re-raises a merge's failure."""
+        with self._lock:
+            done = self._idle.wait_for(lambda: self._merger is None, timeout)
+            error, self._merge_error = self._merge_error, None
+        if error is not None:
+            raise error
+        return done
+
+    @property
+    def segment_count(self) -> int:
+        """Segments a search visits: for benchmarks and tests."""
+        return len(self._snap.segments)
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, path: Path, stamp: Mapping[str, Any] | None = None) -> None:
+        """Write the current snapshot under `path` (a directory), replacing an older one."""
+        self.capture()(path, stamp)
+
+    def capture(self) -> Callable[[Path, Mapping[str, Any] | None], None]:
+        """Take the current snapshot now (cheap) and return what writes it, at leisure.
+
+        The copy is complete on disk before `CURRENT` names it, so a crash mid-write leaves
+        the previous copy in use. `stamp` is the caller's: what the copy is of.
+        """
+        with self._lock:
+            snap = self._snap
+            terms = list(self._vocab)
+            meta: dict[str, Any] = {
+                "format": FORMAT,
+                "version": snap.version,
+                "next_source_code": self._next_source_code,
+                "next_sid": self._next_sid,
+                "guild_codes": dict(self._guild_codes),
+            }
+
+        def write(path: Path, stamp: Mapping[str, Any] | None = None) -> None:
+            path.mkdir(parents=True, exist_ok=True)
+            name = f"snap-{uuid.uuid4().hex[:12]}"
+            tmp = path / name
+            tmp.mkdir()
+            try:
+                _write_snapshot(tmp, snap, terms, meta | {"stamp": dict(stamp or {})})
+                pointer = path / f"CURRENT.{name}"
+                pointer.write_text(name, encoding="utf-8")
+                os.replace(pointer, path / "CURRENT")
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            for old in path.glob("snap-*"):
+                if old.name != name:
+                    shutil.rmtree(old, ignore_errors=True)
+
+        return write
+
+    @classmethod
+    def load(cls, path: Path, *, background: bool = True) -> tuple[PassageIndex, dict[str, Any]]:
+        """The index saved under `path` (arrays memory-mapped) and the stamp it was saved with."""
+        try:
+            name = (path / "CURRENT").read_text(encoding="utf-8").strip()
+            return _read_snapshot(cls(background=background), path / name)
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise IndexFileError(f"{path}: {exc}") from exc
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -467,7 +660,7 @@ class PassageIndex:
         snap = self._snap
         code = self._guild_codes.get(guild) if guild is not None else None
         best: int | None = None
-        for seg in (snap.main, snap.delta):
+        for seg in snap.segments:
             if tid >= len(seg.indptr) - 1:
                 continue
             rows = seg.indices[seg.indptr[tid] : seg.indptr[tid + 1]]
@@ -533,7 +726,7 @@ class PassageIndex:
             allowed = np.asarray(codes, dtype=np.int32)
 
         found_pids, found_scores, found_src = [], [], []
-        for seg in (snap.main, snap.delta):
+        for seg in snap.segments:
             rows, scores = _score_segment(seg, coefs, avgdl)
             if rows.size == 0:
                 continue
@@ -574,7 +767,7 @@ class PassageIndex:
             return set()
         code = self._guild_codes.get(guild) if guild is not None else None
         found: set[int] = set()
-        for seg in (snap.main, snap.delta):
+        for seg in snap.segments:
             n_terms = len(seg.indptr) - 1
             rows: NDArray[Any] | None = None
             for tid in tids:
@@ -594,12 +787,12 @@ class PassageIndex:
         return {names[c] for c in found if c in names}
 
     def _source_names(self, snap: _Snapshot) -> dict[int, str]:
-        """Source code → source id for a snapshot, built once per snapshot version."""
+        """Source code → source id for a snapshot, built once per set of sources."""
         cached = self._names
-        if cached is not None and cached[0] == snap.version:
+        if cached is not None and cached[0] is snap.sources:  # merges keep the mapping
             return cached[1]
         names = {source.code: sid for sid, source in snap.sources.items()}
-        self._names = (snap.version, names)
+        self._names = (snap.sources, names)
         return names
 
     def scores(self, terms: Sequence[tuple[str, float]], guild: str | None) -> dict[int, float]:
@@ -608,12 +801,12 @@ class PassageIndex:
         plan = self._plan(snap, terms, guild)
         out: dict[int, float] = {}
         code = self._guild_codes.get(guild) if guild is not None else None
-        for seg in (snap.main, snap.delta):
+        for seg in snap.segments:
             out.update(dict.fromkeys(seg.pids[_visible(seg.part, code)].tolist(), 0.0))
         if plan is None:
             return out
         coefs, avgdl, code = plan
-        for seg in (snap.main, snap.delta):
+        for seg in snap.segments:
             rows, scores = _score_segment(seg, coefs, avgdl)
             keep = _visible(seg.part[rows], code)
             out.update(zip(seg.pids[rows[keep]].tolist(), scores[keep].tolist(), strict=True))
@@ -669,6 +862,131 @@ class PassageIndex:
             self._idf_cache.clear()
         self._idf_cache[key] = average
         return average
+
+
+def _swap_in(segments: list[_Segment], job: Sequence[_Segment], merged: _Segment) -> None:
+    """Replace the job's segments by their merge, where the first of them was."""
+    sids = {seg.sid for seg in job}
+    at = next(i for i, seg in enumerate(segments) if seg.sid in sids)
+    kept = [merged] if merged.n_rows else []
+    segments[:] = [
+        *(seg for seg in segments[:at] if seg.sid not in sids),
+        *kept,
+        *(seg for seg in segments[at:] if seg.sid not in sids),
+    ]
+
+
+_SEGMENT_ARRAYS = ("pids", "part", "src", "lens", "indptr", "indices", "tfs")
+
+
+def _save(folder: Path, name: str, array: NDArray[Any]) -> None:
+    np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _write_snapshot(
+    folder: Path, snap: _Snapshot, terms: Sequence[str], meta: dict[str, Any]
+) -> None:
+    """Plain .npy files (memory-mappable) plus one JSON file of what they are."""
+    (folder / "vocab.txt").write_text("\n".join(terms), encoding="utf-8")
+    _save(folder, "global.df", snap.global_stats.df)
+    guilds = []
+    for i, (guild, stats) in enumerate(sorted(snap.guild_stats.items())):
+        assert stats.terms is not None
+        _save(folder, f"guild{i}.terms", stats.terms)
+        _save(folder, f"guild{i}.df", stats.df)
+        guilds.append({"guild": guild, "n_docs": stats.n_docs, "total_len": stats.total_len})
+    segments = []
+    for i, seg in enumerate(snap.segments):
+        for field in _SEGMENT_ARRAYS:
+            _save(folder, f"seg{i}.{field}", getattr(seg, field))
+        _save(folder, f"seg{i}.doc_indptr", seg.by_doc.indptr)
+        _save(folder, f"seg{i}.doc_indices", seg.by_doc.indices)
+        _save(folder, f"seg{i}.doc_tfs", seg.by_doc.data)
+        segments.append({"sid": seg.sid, "dead": seg.dead, "n_terms": seg.by_doc.shape[1]})
+    ids = list(snap.sources)
+    if any("\n" in sid for sid in ids):
+        raise ValueError("a source id holds a newline")
+    sources = [snap.sources[sid] for sid in ids]
+    (folder / "sources.txt").write_text("\n".join(ids), encoding="utf-8")
+    guild_names = {guild: n for n, guild in enumerate(sorted(snap.guild_stats), start=1)}
+    for source in sources:
+        if source.guild is not None and source.guild not in guild_names:
+            guild_names[source.guild] = len(guild_names) + 1
+    _save(folder, "sources.code", np.fromiter((s.code for s in sources), np.int64, len(sources)))
+    _save(
+        folder,
+        "sources.guild",
+        np.fromiter((guild_names.get(s.guild, 0) for s in sources), np.int64, len(sources)),
+    )
+    sizes = np.fromiter((len(s.pids) for s in sources), np.int64, len(sources))
+    _save(folder, "sources.offsets", np.concatenate([np.zeros(1, np.int64), np.cumsum(sizes)]))
+    _save(folder, "sources.pids", np.concatenate([s.pids for s in sources] or [_EMPTY_I64]))
+    meta |= {
+        "global": {
+            "n_docs": snap.global_stats.n_docs,
+            "total_len": snap.global_stats.total_len,
+        },
+        "guilds": guilds,
+        "segments": segments,
+        "source_guilds": sorted(guild_names, key=guild_names.__getitem__),
+        "n_terms": len(terms),
+    }
+    with (folder / "index.json").open("w", encoding="utf-8") as fh:
+        json.dump(meta, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_snapshot(index: PassageIndex, folder: Path) -> tuple[PassageIndex, dict[str, Any]]:
+    meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"format {meta.get('format')!r}, not {FORMAT}")
+
+    def load(name: str) -> NDArray[Any]:
+        return np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+    text = (folder / "vocab.txt").read_text(encoding="utf-8")
+    terms = text.split("\n") if text else []
+    if len(terms) != meta["n_terms"]:
+        raise ValueError(f"vocabulary of {len(terms)} terms, expected {meta['n_terms']}")
+    index._vocab.update(zip(terms, range(len(terms)), strict=True))
+    index._guild_codes.update(meta["guild_codes"])
+    index._next_source_code = meta["next_source_code"]
+    index._next_sid = meta["next_sid"]
+    version = meta["version"]
+    g = meta["global"]
+    global_stats = _Stats(g["n_docs"], g["total_len"], load("global.df"), None, version)
+    guild_stats = {
+        entry["guild"]: _Stats(
+            entry["n_docs"],
+            entry["total_len"],
+            load(f"guild{i}.df"),
+            load(f"guild{i}.terms"),
+            version,
+        )
+        for i, entry in enumerate(meta["guilds"])
+    }
+    segments = []
+    for i, entry in enumerate(meta["segments"]):
+        arrays = {field: load(f"seg{i}.{field}") for field in _SEGMENT_ARRAYS}
+        by_doc = sp.csr_matrix(
+            (load(f"seg{i}.doc_tfs"), load(f"seg{i}.doc_indices"), load(f"seg{i}.doc_indptr")),
+            shape=(len(arrays["pids"]), entry["n_terms"]),
+            copy=False,
+        )
+        segments.append(_Segment(entry["sid"], by_doc=by_doc, dead=entry["dead"], **arrays))
+    ids_text = (folder / "sources.txt").read_text(encoding="utf-8")
+    ids = ids_text.split("\n") if ids_text else []
+    codes, guild_of = load("sources.code").tolist(), load("sources.guild").tolist()
+    offsets, pids = load("sources.offsets").tolist(), load("sources.pids")
+    names = [None, *meta["source_guilds"]]
+    sources = {
+        sid: _Source(code, names[g], pids[offsets[n] : offsets[n + 1]])
+        for n, (sid, code, g) in enumerate(zip(ids, codes, guild_of, strict=True))
+    }
+    n_live = global_stats.n_docs + sum(s.n_docs for s in guild_stats.values())
+    index._snap = _Snapshot(version, tuple(segments), global_stats, guild_stats, sources, n_live)
+    return index, meta["stamp"]
 
 
 def _visible(part: NDArray[np.int32], code: int | None) -> NDArray[np.bool_]:

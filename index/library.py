@@ -8,6 +8,7 @@ tokenising, index updates, scoring) runs in threads so an event loop never waits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -18,12 +19,14 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from index import extract, store
-from index.bm25 import PassageIndex, SourceItem
+from index.bm25 import IndexFileError, PassageIndex, SourceItem
 from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
 from index.passages import split_passages
@@ -59,6 +62,9 @@ log = logging.getLogger(__name__)
 FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
 MAX_FILE_BYTES = 50_000_000
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
+INDEX_NAMES = ("passages", "articles", "titles")  # saved indexes, one folder each
+CHANGES_CHANNEL = "briefbot_changes"  # PostgreSQL NOTIFY channel (migration 0003)
+POSTGRES_FALLBACK_POLL = 30.0  # seconds: a check even without notifications
 
 Progress = Callable[[int, str], None]  # (units done since last call, label)
 
@@ -89,6 +95,19 @@ class Prepared:
     content_hash: str
     passages: list[tuple[str, str]]  # (display text, space-joined index terms)
     line_hashes: list[str]
+
+
+def index_dir(settings: Settings) -> Path | None:
+    """Where the index is saved: [index] path, or next to a SQLite database file."""
+    path = settings.index.path
+    if path != "auto":
+        return Path(path) if path else None
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
+    if url.get_backend_name() != "sqlite" or in_memory:
+        return None
+    return Path(f"{database}.index")
 
 
 def source_id(guild: str | None, ref: str) -> str:
@@ -172,6 +191,11 @@ class Library:
         self._loaded = False
         self._seq = 0
         self._sync_lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()
+        self._dirty = False  # the index changed since it was last saved
+        self._saved_at = time.monotonic()
+        self._saving: asyncio.Future[bool] | None = None
+        self.index_dir = index_dir(settings)
 
     @classmethod
     async def open(cls, settings: Settings) -> Library:
@@ -185,6 +209,9 @@ class Library:
         return cls(settings, store.sessionmaker(engine), Fetcher(settings.fetch), engine)
 
     async def close(self) -> None:
+        if self._saving is not None:
+            await asyncio.wait([self._saving])
+        await self.save_index()
         await self.fetcher.aclose()
         if self._engine is not None:
             await self._engine.dispose()
@@ -203,12 +230,7 @@ class Library:
             try:
                 async with self.sessions() as session:
                     if not self._loaded:
-                        seq = await store.last_change(session)
-                        sources = await store.indexed_sources(session)
-                        await asyncio.to_thread(self._load, sources)
-                        self._meta = {s.source_id: _meta(s) for s in sources}
-                        self._seq, self._loaded = seq, True
-                        return
+                        await self._first_load(session)
                     changes = await store.changes_since(session, self._seq)
                     if not changes:
                         return
@@ -219,35 +241,189 @@ class Library:
                     fresh = {s.source_id: s for s in await store.indexed_sources(session, added)}
             except SQLAlchemyError as exc:
                 raise StoreError(f"database: {store.db_reason(exc)}") from exc
-
-            def apply() -> None:
-                for sid in latest:
-                    item = fresh.get(sid)
-                    if item is None:  # removed, or replaced by nothing
-                        self.index.remove_source(sid)
-                        self.articles.remove_source(sid)
-                        self.titles.remove_source(sid)
-                        self._meta.pop(sid, None)
-                    else:
-                        self._meta[sid] = _meta(item)
-                        self.index.add(sid, item.guild, item.passage_ids, item.token_lists)
-                        self.articles.add(
-                            *_article_item(sid, item.guild, item.passage_ids, item.token_lists)
-                        )
-                        title = _title_item(item)
-                        if title is None:
-                            self.titles.remove_source(sid)
-                        else:
-                            self.titles.add(*title)
-
-            await asyncio.to_thread(apply)
+            removed = [sid for sid in latest if sid not in fresh]
+            started = time.perf_counter()
+            await asyncio.to_thread(self._apply, list(fresh.values()), removed)
             self._seq = changes[-1][0]
+            self._dirty = True
+            log.info(
+                "index: applied %d change(s) up to #%d (%d added, %d removed) in %.0f ms",
+                len(changes),
+                self._seq,
+                len(fresh),
+                len(removed),
+                (time.perf_counter() - started) * 1000,
+            )
+        self._maybe_save()
 
-    def _load(self, sources: Sequence[store.IndexedSource]) -> None:
+    async def _first_load(self, session: AsyncSession) -> None:
+        """The saved index if it is of this database, else a build from the passages table."""
+        started = time.perf_counter()
+        seq = await store.last_change(session)
+        saved = await self._read_saved(session, seq)
+        if saved is not None:
+            (self.index, self.articles, self.titles), self._seq = saved
+            self._meta = {s.source_id: _meta(s) for s in await store.source_metas(session)}
+            self._loaded = True
+            log.info(
+                "index: loaded %d passages saved at change #%d in %.2f s",
+                len(self.index),
+                self._seq,
+                time.perf_counter() - started,
+            )
+            return
+        async for chunk in store.stream_indexed_sources(session):
+            await asyncio.to_thread(self._apply, chunk, ())
+        self._seq, self._loaded, self._dirty = seq, True, True
+        log.info(
+            "index: built from %d passages in %.2f s",
+            len(self.index),
+            time.perf_counter() - started,
+        )
+
+    async def _read_saved(
+        self, session: AsyncSession, seq: int
+    ) -> tuple[tuple[PassageIndex, PassageIndex, PassageIndex], int] | None:
+        """The saved indexes, if all three are of this database at a change it still has."""
+        folder = self.index_dir
+        if folder is None or not (folder / INDEX_NAMES[0] / "CURRENT").exists():
+            return None
+
+        def read() -> list[tuple[PassageIndex, dict[str, Any]]]:
+            return [PassageIndex.load(folder / name) for name in INDEX_NAMES]
+
+        try:
+            loaded = await asyncio.to_thread(read)
+        except IndexFileError as exc:
+            log.warning("index: the saved index is not usable, rebuilding (%s)", exc)
+            return None
+        stamp = loaded[0][1]
+        saved_seq = stamp.get("seq")
+        ok = (
+            all(other == stamp for _, other in loaded)
+            and stamp.get("database") == await store.database_id(session)
+            and isinstance(saved_seq, int)
+            and saved_seq <= seq
+        )
+        if ok and saved_seq:
+            last = await store.change_at(session, saved_seq)
+            ok = list(last or ()) == stamp.get("last")
+        if not ok:
+            log.info("index: the saved index is of another database state, rebuilding")
+            return None
+        first, second, third = (index for index, _ in loaded)
+        return (first, second, third), saved_seq
+
+    async def save_index(self) -> bool:
+        """Saves the index under [index] path if it changed since the last save."""
+        folder = self.index_dir
+        if folder is None or not self._loaded or not self._dirty:
+            return False
+        async with self._save_lock:
+            async with self._sync_lock:  # a consistent capture: no change half-applied
+                if not self._dirty:
+                    return False
+                async with self.sessions() as session:
+                    last = await store.change_at(session, self._seq) if self._seq else None
+                    stamp = {
+                        "database": await store.database_id(session),
+                        "seq": self._seq,
+                        "last": list(last) if last else None,
+                    }
+                writers = [idx.capture() for idx in (self.index, self.articles, self.titles)]
+                self._dirty = False
+            started = time.perf_counter()
+
+            def write() -> None:
+                for save, name in zip(writers, INDEX_NAMES, strict=True):
+                    save(folder / name, stamp)
+
+            try:
+                await asyncio.to_thread(write)
+            except OSError as exc:
+                self._dirty = True
+                log.warning("index: could not save to %s: %s", folder, exc)
+                return False
+            self._saved_at = time.monotonic()
+            log.info(
+                "index: saved %d passages to %s in %.2f s",
+                len(self.index),
+                folder,
+                time.perf_counter() - started,
+            )
+            return True
+
+    def _maybe_save(self) -> None:
+        """A background save once the index has changed and the last one is old enough."""
+        if self.index_dir is None or self._saving is not None:
+            return
+        if time.monotonic() - self._saved_at < self.settings.index.save_interval:
+            return
+        self._saving = asyncio.ensure_future(self.save_index())
+        self._saving.add_done_callback(self._saved)
+
+    def _saved(self, task: asyncio.Future[bool]) -> None:
+        self._saving = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("index: background save failed", exc_info=task.exception())
+
+    def _apply(self, sources: Sequence[store.IndexedSource], removed: Collection[str]) -> None:
+        """Add (or replace) and remove sources in all three indexes, one swap each."""
+        meta = dict(self._meta)  # swapped whole: the event loop may be reading the old one
+        for sid in removed:
+            meta.pop(sid, None)
+        meta.update((s.source_id, _meta(s)) for s in sources)
         items = [(s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources]
-        self.index.add_many(items)
-        self.articles.add_many(_article_item(*item) for item in items)
-        self.titles.add_many(t for t in map(_title_item, sources) if t is not None)
+        self.index.update(items, removed)
+        self.articles.update((_article_item(*item) for item in items), removed)
+        titles = [(s.source_id, _title_item(s)) for s in sources]
+        self.titles.update(
+            (t for _, t in titles if t is not None),
+            [*removed, *(sid for sid, t in titles if t is None)],
+        )
+        self._meta = meta
+
+    async def watch(self) -> None:
+        """Follows other processes' changes until cancelled: LISTEN/NOTIFY on PostgreSQL,
+        a cheap look at the change log every [index] poll_interval on SQLite."""
+        if self._engine is not None and self._engine.dialect.name == "postgresql":
+            await self._watch_postgres()
+            return
+        while True:
+            await asyncio.sleep(self.settings.index.poll_interval)
+            await self._sync_logged()
+
+    async def _watch_postgres(self) -> None:
+        import asyncpg
+
+        assert self._engine is not None
+        dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        changed = asyncio.Event()
+        while True:
+            try:
+                conn = await asyncpg.connect(dsn)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("index: cannot listen for changes (%s); polling", exc)
+                await asyncio.sleep(POSTGRES_FALLBACK_POLL)
+                await self._sync_logged()
+                continue
+            try:
+                await conn.add_listener(CHANGES_CHANNEL, lambda *_: changed.set())
+                log.info("index: listening for changes on %s", CHANGES_CHANNEL)
+                await self._sync_logged()  # what committed before we listened
+                while not conn.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), POSTGRES_FALLBACK_POLL)
+                    changed.clear()
+                    await self._sync_logged()
+            finally:
+                await conn.close()
+
+    async def _sync_logged(self) -> None:
+        try:
+            await self.sync()
+        except BriefbotError as exc:
+            log.warning("index: could not follow the database: %s", exc)
 
     def _search(
         self, query: Query, guild: str | None, depth: int, allowed: Collection[str] | None

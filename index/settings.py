@@ -51,6 +51,17 @@ class SearchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexSettings:
+    """Where the in-memory index is saved between runs, and how often it follows the database."""
+
+    # "auto": next to a SQLite database file (briefbot.db → briefbot.db.index); "" turns
+    # saving off; anything else is a directory. One directory per process.
+    path: str = "auto"
+    save_interval: float = 300.0  # seconds between saves of a changed index (also on exit)
+    poll_interval: float = 1.0  # SQLite: how often a running bot checks for others' changes
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the library takes from configuration."""
 
@@ -58,3 +69,4 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     passages: PassageSettings = field(default_factory=PassageSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)

@@ -8,7 +8,7 @@ open one short session per command or job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -125,6 +125,15 @@ class ChangeRow(Base):
     source_id: Mapped[str] = mapped_column(String(16))
     op: Mapped[str] = mapped_column(String(8))  # "add" (or replace) | "remove"
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MetaRow(Base):
+    """Facts about the database itself: its id, which saved indexes are checked against."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
 
 
 class SourceLineRow(Base):
@@ -253,6 +262,19 @@ async def last_change(session: AsyncSession) -> int:
     return (await session.scalar(select(func.max(ChangeRow.seq)))) or 0
 
 
+async def database_id(session: AsyncSession) -> str:
+    """The id migration 0003 gave this database (a copy made by backup keeps it)."""
+    return (await session.get(MetaRow, "database_id")).value  # type: ignore[union-attr]
+
+
+async def change_at(session: AsyncSession, seq: int) -> tuple[str, str] | None:
+    """(source id, time) of change `seq`: tells a restored database from the one we saw."""
+    row = (
+        await session.execute(select(ChangeRow.source_id, ChangeRow.at).where(ChangeRow.seq == seq))
+    ).first()
+    return (row.source_id, row.at.isoformat()) if row is not None else None
+
+
 async def changes_since(session: AsyncSession, seq: int) -> list[tuple[int, str, str]]:
     rows = await session.execute(
         select(ChangeRow.seq, ChangeRow.source_id, ChangeRow.op)
@@ -275,11 +297,8 @@ class IndexedSource:
     title: str | None = None
 
 
-async def indexed_sources(
-    session: AsyncSession, source_ids: Sequence[str] | None = None
-) -> list[IndexedSource]:
-    """Index terms of all passages (or of some sources), grouped by source."""
-    query = (
+def _indexed_query() -> Any:
+    return (
         select(
             PassageRow.id,
             PassageRow.source_id,
@@ -293,20 +312,72 @@ async def indexed_sources(
         .join(SourceRow, SourceRow.id == PassageRow.source_id)
         .order_by(PassageRow.source_id, PassageRow.id)
     )
-    if source_ids is not None:
-        query = query.where(PassageRow.source_id.in_(list(source_ids)))
-    out: list[IndexedSource] = []
-    current: IndexedSource | None = None
-    for pid, sid, tokens, guild, published, added_at, publisher, title in (
-        await session.execute(query)
-    ).all():
+
+
+def _group(rows: Iterable[Any], out: list[IndexedSource]) -> None:
+    """Append passage rows (ordered by source) to `out`, continuing its last source."""
+    current = out[-1] if out else None
+    for pid, sid, tokens, guild, published, added_at, publisher, title in rows:
         if current is None or current.source_id != sid:
             day = published or (added_at.date() if added_at is not None else None)
             current = IndexedSource(sid, guild, [], [], day, publisher, title)
             out.append(current)
         current.passage_ids.append(pid)
         current.token_lists.append(tokens.split())
+
+
+async def indexed_sources(
+    session: AsyncSession, source_ids: Sequence[str] | None = None
+) -> list[IndexedSource]:
+    """Index terms of all passages (or of some sources), grouped by source."""
+    query = _indexed_query()
+    if source_ids is not None:
+        query = query.where(PassageRow.source_id.in_(list(source_ids)))
+    out: list[IndexedSource] = []
+    _group((await session.execute(query)).all(), out)
     return out
+
+
+async def stream_indexed_sources(
+    session: AsyncSession, chunk_passages: int = 20_000
+) -> AsyncIterator[list[IndexedSource]]:
+    """All sources in chunks of about `chunk_passages` passages: a full build never holds
+    every passage's tokens as Python strings at once (a million passages would not fit)."""
+    result = await session.stream(_indexed_query().execution_options(yield_per=chunk_passages))
+    pending: list[IndexedSource] = []
+    async for partition in result.partitions(chunk_passages):
+        _group(partition, pending)
+        if len(pending) > 1:
+            done, pending = pending[:-1], pending[-1:]  # the last may continue
+            yield done
+    if pending:
+        yield pending
+
+
+async def source_metas(session: AsyncSession) -> list[IndexedSource]:
+    """Every source without its passages: what a saved index lacks (filters, recency)."""
+    rows = await session.execute(
+        select(
+            SourceRow.id,
+            SourceRow.guild,
+            SourceRow.published,
+            SourceRow.added_at,
+            SourceRow.publisher,
+            SourceRow.title,
+        )
+    )
+    return [
+        IndexedSource(
+            sid,
+            guild,
+            [],
+            [],
+            published or (added_at.date() if added_at is not None else None),
+            publisher,
+            title,
+        )
+        for sid, guild, published, added_at, publisher, title in rows.all()
+    ]
 
 
 async def passages_by_id(

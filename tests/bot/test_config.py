@@ -15,6 +15,9 @@ ENV = (
     "BRIEFBOT_DISCORD_GATEWAY_URL",
     "BRIEFBOT_DISCORD_DEV_GUILDS",
     "BRIEFBOT_DATABASE_URL",
+    "BRIEFBOT_DISCORD_SHARD_IDS",
+    "BRIEFBOT_DISCORD_SHARD_COUNT",
+    "BRIEFBOT_INDEX_PATH",
 )
 
 
@@ -90,3 +93,28 @@ def test_example_config_loads() -> None:
     """config.example.toml stays valid as settings are added."""
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     load_config(str(example))
+
+
+def test_shards_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One config file, N processes: each gets its shards from the environment."""
+    monkeypatch.setenv("BRIEFBOT_DISCORD_SHARD_COUNT", "4")
+    monkeypatch.setenv("BRIEFBOT_DISCORD_SHARD_IDS", "2,3")
+    monkeypatch.setenv("BRIEFBOT_INDEX_PATH", "/var/lib/briefbot/index-2")
+    config = load_config()
+    assert (config.discord.shard_count, config.discord.shard_ids) == (4, (2, 3))
+    assert config.settings.index.path == "/var/lib/briefbot/index-2"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[discord]\nshard_ids = [0]\n", "shard_ids needs shard_count"),
+        ("[discord]\nshard_count = 2\nshard_ids = [2]\n", "0 to shard_count - 1"),
+        ("[index]\npoll_interval = 0\n", "poll_interval > 0"),
+    ],
+)
+def test_bad_shard_and_index_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(str(path))

@@ -150,15 +150,18 @@ def full_oracle(all_docs) -> Oracle:
 @pytest.fixture
 def small_segments(monkeypatch) -> Iterator[None]:
     """Merge after a few hundred passages, so a 3000-passage corpus goes through several merges."""
-    monkeypatch.setattr(bm25, "MIN_DELTA_DOCS", 200)
-    monkeypatch.setattr(bm25, "DELTA_FRACTION", 0.25)
+    monkeypatch.setattr(bm25, "DELTA_ROWS", 50)
+    monkeypatch.setattr(bm25, "MERGE_FACTOR", 3)
     yield
 
 
-def segment_rows(index: PassageIndex) -> tuple[int, int]:
-    """(main rows, delta rows), tombstones included: white-box, to know which path ran."""
-    snap = index._snap
-    return snap.main.n_rows, snap.delta.n_rows
+def segment_rows(index: PassageIndex) -> list[int]:
+    """Rows per segment, oldest first, tombstones included: white-box, to know which path ran."""
+    return [seg.n_rows for seg in index._snap.segments]
+
+
+def segment_dead(index: PassageIndex) -> list[int]:
+    return [seg.dead for seg in index._snap.segments]
 
 
 def test_hand_checked_example():
@@ -230,8 +233,7 @@ def test_incremental_adds_use_delta_and_match(corpus, queries):
     index.add_many(items[:250])
     for item in items[250:]:
         index.add(*item)
-    main_rows, delta_rows = segment_rows(index)
-    assert (main_rows, delta_rows) == (2500, 500)
+    assert segment_rows(index) == [2500, 500]  # the adds went into one small segment
     expect = Oracle({p: t for item in items for p, t in zip(item[2], item[3], strict=True)})
     for query in queries[::5]:
         assert_scores_match(index, expect, query)
@@ -240,14 +242,14 @@ def test_incremental_adds_use_delta_and_match(corpus, queries):
 
 def test_merges_keep_scores_exact(corpus, queries, small_segments):
     """Adding source by source through several merges keeps scores equal to rank-bm25."""
-    index = PassageIndex()
+    index = PassageIndex(background=False)
     docs: dict[int, Sequence[str]] = {}
     merges = 0
     for n, item in enumerate(sources_of(corpus), start=1):
-        before = segment_rows(index)
+        before = len(segment_rows(index))
         index.add(*item)
         docs.update(zip(item[2], item[3], strict=True))
-        merges += segment_rows(index)[1] == 0 and before[1] > 0
+        merges += len(segment_rows(index)) < before + (before == 0)
         if n % 60 == 0:
             expect = Oracle(docs)
             for query in queries[n // 60 :: 10]:
@@ -294,9 +296,9 @@ def test_tombstones_are_purged_at_merge(corpus, queries, monkeypatch):
     index.add_many(items)
     for item in items[:25]:
         index.remove_source(item[0])
-    assert (segment_rows(index), index._snap.main.dead) == ((1000, 0), 250)
+    assert (segment_rows(index), segment_dead(index)) == ([1000], [250])
     index.remove_source(items[25][0])  # 260 dead rows > 25 % of 1000
-    assert (segment_rows(index), index._snap.main.dead) == ((740, 0), 0)
+    assert (segment_rows(index), segment_dead(index)) == ([740], [0])
     expect = Oracle({p: t for item in items[26:] for p, t in zip(item[2], item[3], strict=True)})
     for query in queries[::10]:
         assert_scores_match(index, expect, query)
@@ -506,8 +508,10 @@ def test_add_rejects_malformed_sources(pids, tokens, error):
 
 def test_concurrent_writes_and_searches_see_whole_snapshots(corpus, queries, monkeypatch):
     """Searches racing add/replace/remove never fail and always match one whole state."""
-    monkeypatch.setattr(bm25, "MIN_DELTA_DOCS", 15)  # replacements also go through merges
-    monkeypatch.setattr(bm25, "DELTA_FRACTION", 0.0)
+    # Replacements go through merges, all of them in the background thread.
+    monkeypatch.setattr(bm25, "DELTA_ROWS", 5)
+    monkeypatch.setattr(bm25, "MERGE_FACTOR", 2)
+    monkeypatch.setattr(bm25, "INLINE_MERGE_ROWS", 0)
     base = sources_of(corpus[:1000])
     query = ["cancer", "cells", "the", "tumor"]
     matching = [i for i, t in enumerate(corpus) if "cancer" in t or "tumor" in t]
@@ -565,3 +569,84 @@ def test_tiny_corpus_still_matches_with_negative_scores():
     assert pid == 1 and score < 0
     assert score == pytest.approx(oracle.get_scores(["miami"])[0], abs=TOL)
     assert index.search(as_terms(["absent"]), None, 5) == []
+
+
+def test_background_merge_keeps_removals_made_while_it_ran(corpus, queries, monkeypatch):
+    """A source removed while a background merge copies its rows stays removed after the swap."""
+    monkeypatch.setattr(bm25, "DELTA_ROWS", 20)
+    monkeypatch.setattr(bm25, "MERGE_FACTOR", 3)
+    monkeypatch.setattr(bm25, "INLINE_MERGE_ROWS", 0)  # every merge in the background
+    started, release = threading.Event(), threading.Event()
+    real_concat = bm25._concat
+
+    def slow_concat(segments, n_terms, sid):
+        if threading.current_thread().name == "bm25-merge":
+            started.set()
+            assert release.wait(10)
+        return real_concat(segments, n_terms, sid)
+
+    monkeypatch.setattr(bm25, "_concat", slow_concat)
+    index = PassageIndex()
+    items = sources_of(corpus[:90])  # 9 sources of 10 passages
+    for item in items[:6]:
+        index.add(*item)  # 3 segments of 20 rows: a full tier, merged in the background
+    assert started.wait(10)
+    assert index.remove_source(items[1][0]) == 10  # its rows are being copied right now
+    index.add(*items[6])
+    release.set()
+    index.wait_merged(10)
+    assert len(segment_rows(index)) < 4
+    live = [item for j, item in enumerate(items[:7]) if j != 1]
+    expect = Oracle({p: t for item in live for p, t in zip(item[2], item[3], strict=True)})
+    assert len(index) == 60
+    for query in queries[::3]:
+        assert_scores_match(index, expect, query)
+        assert ranking_error(index.search(as_terms(query), None, 10), expect(query), 10) is None
+    assert not set(items[1][2]) & {pid for pid, _ in index.search(as_terms(queries[0]), None, 90)}
+
+
+def test_saved_index_loads_with_the_same_scores(guild_items, queries, tmp_path):
+    """save → load gives every guild the same scores, and the loaded index keeps changing."""
+    index = PassageIndex()
+    index.add_many(guild_items[:200])
+    for item in guild_items[200:260]:
+        index.add(*item)
+    index.remove_source(guild_items[5][0])
+    index.save(tmp_path / "idx", {"seq": 7})
+    loaded, stamp = PassageIndex.load(tmp_path / "idx")
+    assert stamp == {"seq": 7}
+    assert len(loaded) == len(index) and loaded.version == index.version
+    for guild in GUILDS:
+        for query in queries[::6]:
+            assert loaded.scores(as_terms(query), guild) == index.scores(as_terms(query), guild)
+    for target in (index, loaded):  # the mapped arrays are read-only: changes copy them
+        target.remove_source(guild_items[6][0])
+        for item in guild_items[260:]:
+            target.add(*item)
+    for guild in GUILDS:
+        for query in queries[::6]:
+            assert loaded.search(as_terms(query), guild, 10) == index.search(
+                as_terms(query), guild, 10
+            )
+    assert loaded.passage_ids(guild_items[100][0]) == list(guild_items[100][2])
+
+
+def test_a_second_save_replaces_the_first_and_a_broken_one_is_refused(corpus, tmp_path):
+    """Only the copy CURRENT names is read; a missing or foreign copy is an IndexFileError."""
+    index = PassageIndex()
+    index.add_many(sources_of(corpus[:100]))
+    index.save(tmp_path, {"n": 1})
+    index.add(*sources_of(corpus[100:110])[0])
+    index.save(tmp_path, {"n": 2})
+    assert len(list(tmp_path.glob("snap-*"))) == 1
+    loaded, stamp = PassageIndex.load(tmp_path)
+    assert stamp == {"n": 2} and len(loaded) == 100  # source s0 was replaced by 10 passages
+    (tmp_path / "snap-leftover").mkdir()  # a save that crashed before naming its copy
+    assert PassageIndex.load(tmp_path)[1] == {"n": 2}
+    current = tmp_path / (tmp_path / "CURRENT").read_text()
+    meta = json.loads((current / "index.json").read_text())
+    (current / "index.json").write_text(json.dumps(meta | {"format": 0}))
+    with pytest.raises(bm25.IndexFileError, match="format"):
+        PassageIndex.load(tmp_path)
+    with pytest.raises(bm25.IndexFileError):
+        PassageIndex.load(tmp_path / "nothing-here")
