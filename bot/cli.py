@@ -143,15 +143,26 @@ def print_report(report: IngestReport) -> int:
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--guild", default=None, help="Make the sources visible to this guild only.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes extracting files (HTML, PDF) and splitting passages.",
+)
 @click.pass_obj
 @run_async
-async def ingest(ctx: Context, sources: tuple[str, ...], guild: str | None) -> int:
+async def ingest(ctx: Context, sources: tuple[str, ...], guild: str | None, workers: int) -> int:
     """Add files, directories, article URLs, RSS/Atom feed URLs or BEIR corpus.jsonl files."""
     bar = _Bar()
     async with await open_library(ctx) as library:
         try:
             report = await library.ingest(
-                list(sources), guild=guild, progress=bar.advance, on_plan=bar.start
+                list(sources),
+                guild=guild,
+                progress=bar.advance,
+                on_plan=bar.start,
+                workers=workers,
             )
         finally:
             bar.close()

@@ -53,6 +53,7 @@ DENSE_RATIO = 1 / 4
 _GLOBAL = 0  # partition code of guild-less passages; guilds get 1, 2, ...
 _DEAD = -1  # partition code of tombstoned rows
 _IDF_CACHE_SIZE = 1024
+_SLICE = 8192  # tokens looked up per C call while encoding
 FORMAT = 1  # of saved snapshots; a different number is not loaded
 
 SourceItem = tuple[str, str | None, Sequence[int], Sequence[Sequence[str]]]
@@ -294,7 +295,16 @@ class _Edit:
         lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
         flat = list(chain.from_iterable(token_lists))
         vocab = self.vocab
-        term_ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int32, count=len(flat))
+        # Slices, so a searching thread gets the GIL between them: one fromiter over a big
+        # batch is one C call that never lets go.
+        lookup = vocab.__getitem__
+        term_ids = np.concatenate(
+            [np.zeros(0, np.int32)]
+            + [
+                np.fromiter(map(lookup, flat[i : i + _SLICE]), dtype=np.int32)
+                for i in range(0, len(flat), _SLICE)
+            ]
+        )
         row_ids = np.repeat(np.arange(len(token_lists), dtype=np.int32), lens)
         by_doc = sp.csr_matrix(  # coo → csr sums duplicate (row, term) pairs into tfs
             (np.ones(len(flat), np.int32), (row_ids, term_ids)),

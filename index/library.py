@@ -12,14 +12,16 @@ import contextlib
 import functools
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,7 +45,7 @@ from index.search import (
     surface,
     term_spans,
 )
-from index.settings import Settings
+from index.settings import PassageSettings, Settings
 from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
     Answer,
@@ -62,11 +64,15 @@ log = logging.getLogger(__name__)
 FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
 MAX_FILE_BYTES = 50_000_000
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
+WORKER_NICE = 10  # ingest workers yield the CPU to the process answering questions
+ASK_SYNC_MAX = 8  # changed sources an ask applies itself while watch() follows the rest
+APPLY_CHUNK = 128  # sources read and indexed per step when following the database
 INDEX_NAMES = ("passages", "articles", "titles")  # saved indexes, one folder each
 CHANGES_CHANNEL = "briefbot_changes"  # PostgreSQL NOTIFY channel (migration 0003)
 POSTGRES_FALLBACK_POLL = 30.0  # seconds: a check even without notifications
 
 Progress = Callable[[int, str], None]  # (units done since last call, label)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +172,53 @@ def _extract_file(path: str) -> Document:
     return extract.extract_bytes(_read_file(path), ref=path, filename=path)
 
 
+def _extract_fetched(ref: str, fetched: Fetched) -> Document:
+    doc = extract.extract_bytes(
+        fetched.body, ref=ref, url=fetched.url, content_type=fetched.content_type
+    )
+    return replace(doc, ref=ref, kind="url", url=doc.url or fetched.url)
+
+
 def _read_records(path: str) -> list[Document | ExtractError]:
     return list(extract.iter_records(_read_file(path), ref=path))
+
+
+def _worker_setup(level: int, fmt: str | None, levels: dict[str, int]) -> None:
+    """A worker runs below the answering process's priority and logs as its parent does."""
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
+    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+
+
+def prepare(
+    docs: Sequence[Document], seen: dict[tuple[str, str], int], p: PassageSettings
+) -> list[Prepared | tuple[str, str]]:
+    """Boilerplate removal, passages and index terms: the CPU part of storing.
+
+    A module function, so an ingest with workers runs it in another process.
+    """
+    cleaned = extract.remove_recurring(list(docs), seen)
+    out: list[Prepared | tuple[str, str]] = []  # prepared, or (ref, why it failed)
+    for raw, doc in zip(docs, cleaned, strict=True):
+        texts = split_passages(doc.paragraphs, min_words=p.min_words, max_words=p.max_words)
+        if not texts:
+            out.append((doc.ref, "no article text found"))
+            continue
+        title_terms = tokenize(doc.title or "")
+        passages = [(t, " ".join(title_terms + tokenize(t))) for t in texts]
+        if not any(tokens for _, tokens in passages):
+            out.append((doc.ref, "no searchable words"))
+            continue
+        # Lines are counted as extracted, before removal, so boilerplate stays known.
+        lines = [
+            extract.paragraph_key(par)
+            for par in raw.paragraphs
+            if doc.publisher and len(par.split()) < extract.RECURRING_MAX_WORDS
+        ]
+        out.append(Prepared(doc, content_hash(doc), passages, lines))
+    return out
 
 
 class Library:
@@ -196,6 +247,9 @@ class Library:
         self._saved_at = time.monotonic()
         self._saving: asyncio.Future[bool] | None = None
         self.index_dir = index_dir(settings)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
+        self._watchers = 0  # running watch() tasks
 
     @classmethod
     async def open(cls, settings: Settings) -> Library:
@@ -212,9 +266,41 @@ class Library:
         if self._saving is not None:
             await asyncio.wait([self._saving])
         await self.save_index()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
         await self.fetcher.aclose()
         if self._engine is not None:
             await self._engine.dispose()
+
+    def _pool_for(self, workers: int) -> None:
+        if self._pool is not None and self._pool_size != workers:
+            self._pool.shutdown()
+            self._pool = None
+        if self._pool is None:
+            # spawn, not fork: the event loop's threads must not be copied into workers.
+            context = multiprocessing.get_context("spawn")
+            root = logging.getLogger()
+            formatter = root.handlers[0].formatter if root.handlers else None
+            fmt = formatter._fmt if formatter is not None else None
+            levels = {
+                name: logger.level
+                for name, logger in logging.Logger.manager.loggerDict.items()
+                if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
+            }
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=context,
+                initializer=_worker_setup,
+                initargs=(root.level, fmt, levels),
+            )
+            self._pool_size = workers
+
+    async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """CPU work off the event loop: in the worker processes if an ingest set them up."""
+        if self._pool is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def __aenter__(self) -> Library:
         return self
@@ -224,8 +310,13 @@ class Library:
 
     # --- index ------------------------------------------------------------------
 
-    async def sync(self) -> None:
-        """Loads the index on first use, then applies changes other writers logged."""
+    async def sync(self, *, max_sources: int | None = None) -> None:
+        """Loads the index on first use, then applies changes other writers logged.
+
+        Changes are read and applied APPLY_CHUNK sources at a time, so a question asked
+        meanwhile waits for one chunk, not for a whole bulk ingest. With `max_sources`,
+        changes touching more sources than that are left for a later sync.
+        """
         async with self._sync_lock:
             try:
                 async with self.sessions() as session:
@@ -237,21 +328,32 @@ class Library:
                     latest: dict[str, str] = {}
                     for _seq, sid, op in changes:
                         latest[sid] = op
+                    if max_sources is not None and len(latest) > max_sources:
+                        return
                     added = [sid for sid, op in latest.items() if op == "add"]
-                    fresh = {s.source_id: s for s in await store.indexed_sources(session, added)}
+                    removed = [sid for sid, op in latest.items() if op != "add"]
+                    started = time.perf_counter()
+                    applied = 0
+                    for start in range(0, len(added), APPLY_CHUNK):
+                        ids = added[start : start + APPLY_CHUNK]
+                        fresh = await store.indexed_sources(session, ids)
+                        found = {s.source_id for s in fresh}
+                        gone = [sid for sid in ids if sid not in found]  # added, then removed
+                        await asyncio.to_thread(self._apply, fresh, gone)
+                        applied += len(fresh)
+                        self._dirty = True
+                    if removed:
+                        await asyncio.to_thread(self._apply, [], removed)
+                        self._dirty = True
             except SQLAlchemyError as exc:
                 raise StoreError(f"database: {store.db_reason(exc)}") from exc
-            removed = [sid for sid in latest if sid not in fresh]
-            started = time.perf_counter()
-            await asyncio.to_thread(self._apply, list(fresh.values()), removed)
             self._seq = changes[-1][0]
-            self._dirty = True
             log.info(
                 "index: applied %d change(s) up to #%d (%d added, %d removed) in %.0f ms",
                 len(changes),
                 self._seq,
-                len(fresh),
-                len(removed),
+                applied,
+                len(latest) - applied,
                 (time.perf_counter() - started) * 1000,
             )
         self._maybe_save()
@@ -385,13 +487,21 @@ class Library:
 
     async def watch(self) -> None:
         """Follows other processes' changes until cancelled: LISTEN/NOTIFY on PostgreSQL,
-        a cheap look at the change log every [index] poll_interval on SQLite."""
-        if self._engine is not None and self._engine.dialect.name == "postgresql":
-            await self._watch_postgres()
-            return
-        while True:
-            await asyncio.sleep(self.settings.index.poll_interval)
-            await self._sync_logged()
+        a cheap look at the change log every [index] poll_interval on SQLite.
+
+        While it runs, ask() answers from the index as it is instead of syncing first, so
+        a question never waits behind a bulk change being applied.
+        """
+        self._watchers += 1
+        try:
+            if self._engine is not None and self._engine.dialect.name == "postgresql":
+                await self._watch_postgres()
+                return
+            while True:
+                await asyncio.sleep(self.settings.index.poll_interval)
+                await self._sync_logged()
+        finally:
+            self._watchers -= 1
 
     async def _watch_postgres(self) -> None:
         import asyncpg
@@ -525,7 +635,12 @@ class Library:
             raise BriefbotError(f"k must be at least 1, not {k}")
         if since is not None and until is not None and since > until:
             raise BriefbotError(f"since ({since}) is after until ({until})")
-        await self.sync()
+        if not self._loaded or self._watchers == 0:
+            await self.sync()
+        elif not self._sync_lock.locked():
+            # Followed by watch(): take a few fresh changes in (a source just added shows
+            # at once); a bulk change is the watcher's, never something a question waits for.
+            await self.sync(max_sources=ASK_SYNC_MAX)
         query = plan(question, self.settings.search)
         searched = self.index.visible_count(guild)
         allowed = self._allowed(guild, since, until, source)
@@ -652,8 +767,11 @@ class Library:
         progress: Progress | None = None,
         on_plan: Callable[[int], None] | None = None,
         added_by: str | None = None,
+        workers: int = 1,
     ) -> IngestReport:
         """Ingests files, directories, article URLs, feed URLs and JSONL corpora.
+
+        `workers` > 1 extracts files and prepares passages in that many processes.
 
         Each source is stored completely or not at all; one bad source fails alone.
         Files are stored in chunks so boilerplate shared by a publisher's articles in
@@ -666,10 +784,33 @@ class Library:
         if on_plan:
             on_plan(sum(t.weight for t in tasks))
         pending: list[Document] = []  # extracted files, stored a chunk at a time
+        if workers > 1 or self._watchers:
+            # Serving questions (watch() runs) or asked for workers: extraction and
+            # passages go to worker processes at low priority, so answers never queue
+            # behind them for the GIL or the CPU.
+            self._pool_for(workers)
+            files = [t for t in tasks if t.kind == "file"]
+            tasks = [t for t in tasks if t.kind != "file"]
+            for start in range(0, len(files), CHUNK):
+                batch = files[start : start + CHUNK]
+                results = await asyncio.gather(
+                    *(self._cpu(_extract_file, t.value) for t in batch), return_exceptions=True
+                )
+                docs: list[Document] = []
+                for task, result in zip(batch, results, strict=True):
+                    if isinstance(result, BriefbotError):
+                        report.failed.append((task.value, _strip_ref(str(result), task.value)))
+                    elif isinstance(result, BaseException):
+                        raise result
+                    else:
+                        docs.append(result)
+                    if progress:
+                        progress(1, task.value)
+                await self._store(docs, guild, report, added_by=added_by)
         for task in tasks:
             try:
                 if task.kind == "file":
-                    pending.append(await asyncio.to_thread(_extract_file, task.value))
+                    pending.append(await self._cpu(_extract_file, task.value))
                     if progress:
                         progress(1, task.value)
                     if len(pending) >= CHUNK:
@@ -709,7 +850,9 @@ class Library:
         report = IngestReport()
         ref = ref or name
         try:
-            doc = await asyncio.to_thread(extract.extract_bytes, body, ref=ref, filename=name)
+            doc = await self._cpu(
+                functools.partial(extract.extract_bytes, ref=ref, filename=name), body
+            )
             await self._store([doc], guild, report, added_by=added_by)
         except BriefbotError as exc:
             report.failed.append((name, _strip_ref(_strip_ref(str(exc), ref), name)))
@@ -727,7 +870,7 @@ class Library:
         added_by: str | None,
     ) -> None:
         if task.kind == "records":
-            records = await asyncio.to_thread(_read_records, task.value)
+            records = await self._cpu(_read_records, task.value)
             docs: list[Document] = []
             for record in records:
                 if isinstance(record, ExtractError):
@@ -759,18 +902,13 @@ class Library:
         fetched = await self.fetcher.get(url)
         assert isinstance(fetched, Fetched)  # no conditional headers were sent
         if extract.is_feed(fetched.body, fetched.content_type):
-            feed = await asyncio.to_thread(extract.parse_feed, fetched.body, url=fetched.url)
+            feed = await self._cpu(
+                functools.partial(extract.parse_feed, url=fetched.url), fetched.body
+            )
             await self._ingest_feed(url, feed, fetched, guild, report, progress, added_by)
             return
-        doc = await asyncio.to_thread(self._extract_fetched, url, fetched)
+        doc = await self._cpu(_extract_fetched, url, fetched)
         await self._store([doc], guild, report, etags={doc.ref: fetched}, added_by=added_by)
-
-    @staticmethod
-    def _extract_fetched(ref: str, fetched: Fetched) -> Document:
-        doc = extract.extract_bytes(
-            fetched.body, ref=ref, url=fetched.url, content_type=fetched.content_type
-        )
-        return replace(doc, ref=ref, kind="url", url=doc.url or fetched.url)
 
     async def _ingest_feed(
         self,
@@ -800,7 +938,7 @@ class Library:
             try:
                 page = await self.fetcher.get(entry.link)
                 assert isinstance(page, Fetched)
-                doc = await asyncio.to_thread(self._extract_fetched, entry.link, page)
+                doc = await self._cpu(_extract_fetched, entry.link, page)
                 if doc.published is None and entry.published is not None:
                     doc = replace(doc, published=entry.published)
                 if doc.title is None and entry.title:
@@ -810,32 +948,6 @@ class Library:
                 )
             except BriefbotError as exc:
                 report.failed.append((entry.link, _strip_ref(str(exc), entry.link)))
-
-    def _prepare(
-        self, docs: Sequence[Document], seen: dict[tuple[str, str], int]
-    ) -> list[Prepared | tuple[str, str]]:
-        """Boilerplate removal, passages and index terms: the CPU part of storing."""
-        cleaned = extract.remove_recurring(list(docs), seen)
-        out: list[Prepared | tuple[str, str]] = []  # prepared, or (ref, why it failed)
-        p = self.settings.passages
-        for raw, doc in zip(docs, cleaned, strict=True):
-            texts = split_passages(doc.paragraphs, min_words=p.min_words, max_words=p.max_words)
-            if not texts:
-                out.append((doc.ref, "no article text found"))
-                continue
-            title_terms = tokenize(doc.title or "")
-            passages = [(t, " ".join(title_terms + tokenize(t))) for t in texts]
-            if not any(tokens for _, tokens in passages):
-                out.append((doc.ref, "no searchable words"))
-                continue
-            # Lines are counted as extracted, before removal, so boilerplate stays known.
-            lines = [
-                extract.paragraph_key(par)
-                for par in raw.paragraphs
-                if doc.publisher and len(par.split()) < extract.RECURRING_MAX_WORDS
-            ]
-            out.append(Prepared(doc, content_hash(doc), passages, lines))
-        return out
 
     async def _store(
         self,
@@ -851,8 +963,15 @@ class Library:
         try:
             async with self.sessions() as session:
                 ids = [source_id(guild, d.ref) for d in docs]
-                seen = await store.publisher_line_counts(session, publishers, ids)
-            prepared = await asyncio.to_thread(self._prepare, docs, seen)
+                lines = [
+                    extract.paragraph_key(par)
+                    for d in docs
+                    if d.publisher
+                    for par in d.paragraphs
+                    if len(par.split()) < extract.RECURRING_MAX_WORDS
+                ]
+                seen = await store.publisher_line_counts(session, publishers, lines, ids)
+            prepared = await self._cpu(prepare, docs, seen, self.settings.passages)
         except SQLAlchemyError as exc:
             raise StoreError(f"database: {store.db_reason(exc)}") from exc
         items: list[Prepared] = []
@@ -1062,12 +1181,12 @@ class Library:
                 if isinstance(got, NotModified):
                     report.unchanged.append(row.id)
                     return
-                doc = await asyncio.to_thread(self._extract_fetched, row.ref, got)
+                doc = await self._cpu(_extract_fetched, row.ref, got)
                 await self._store(
                     [doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got}
                 )
             elif row.kind == "file" and os.path.isfile(row.ref):
-                doc = await asyncio.to_thread(_extract_file, row.ref)
+                doc = await self._cpu(_extract_file, row.ref)
                 await self._store([doc], row.guild, report)
             else:  # corpus records and vanished files cannot be re-read
                 report.unchanged.append(row.id)
@@ -1083,7 +1202,7 @@ class Library:
                     if row is not None:
                         row.last_checked, row.last_error = store.utcnow(), None
                 return
-            parsed = await asyncio.to_thread(extract.parse_feed, got.body, url=got.url)
+            parsed = await self._cpu(functools.partial(extract.parse_feed, url=got.url), got.body)
             await self._ingest_feed(feed.url, parsed, got, feed.guild, report)
         except BriefbotError as exc:
             report.failed.append((feed.url, _strip_ref(str(exc), feed.url)))

@@ -148,6 +148,9 @@ class SourceLineRow(Base):
     line_hash: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
 
 
+LINES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
+
+
 # --- engine -------------------------------------------------------------------------
 
 
@@ -593,20 +596,31 @@ async def delete_feed(session: AsyncSession, feed_id: str) -> bool:
 
 
 async def publisher_line_counts(
-    session: AsyncSession, publishers: Iterable[str], exclude: Iterable[str]
+    session: AsyncSession, publishers: Iterable[str], lines: Iterable[str], exclude: Iterable[str]
 ) -> dict[tuple[str, str], int]:
-    """(publisher, line hash) → how many stored sources carry it, leaving out `exclude`."""
+    """(publisher, line hash) → how many stored sources carry it, leaving out `exclude`.
+
+    Only for the given line hashes: what a batch being stored could repeat. Counting
+    every line of every publisher would grow with the database.
+    """
     names = sorted(set(publishers))
-    if not names:
+    wanted = sorted(set(lines))
+    if not names or not wanted:
         return {}
-    query = (
-        select(SourceRow.publisher, SourceLineRow.line_hash, func.count())
-        .join(SourceRow, SourceRow.id == SourceLineRow.source_id)
-        .where(SourceRow.publisher.in_(names))
-        .group_by(SourceRow.publisher, SourceLineRow.line_hash)
-    )
     excluded = sorted(set(exclude))
-    if excluded:
-        query = query.where(SourceLineRow.source_id.not_in(excluded))
-    rows = await session.execute(query)
-    return {(publisher, line): n for publisher, line, n in rows.all()}
+    out: dict[tuple[str, str], int] = {}
+    for start in range(0, len(wanted), LINES_PER_QUERY):
+        query = (
+            select(SourceRow.publisher, SourceLineRow.line_hash, func.count())
+            .join(SourceRow, SourceRow.id == SourceLineRow.source_id)
+            .where(
+                SourceRow.publisher.in_(names),
+                SourceLineRow.line_hash.in_(wanted[start : start + LINES_PER_QUERY]),
+            )
+            .group_by(SourceRow.publisher, SourceLineRow.line_hash)
+        )
+        if excluded:
+            query = query.where(SourceLineRow.source_id.not_in(excluded))
+        rows = await session.execute(query)
+        out.update(((publisher, line), n) for publisher, line, n in rows.all())
+    return out

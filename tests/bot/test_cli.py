@@ -373,3 +373,30 @@ def test_ask_did_you_mean(cli: Briefbot):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("No passage matches 'the plain'")
     assert "Did you mean 'the plan'?" in result.stdout
+
+
+def test_ingest_with_workers_stores_what_one_process_stores(tmp_path: Path):
+    """--workers 2 extracts in worker processes: same sources, passages and failures."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "agency.html").write_bytes((FIXTURES / "agency-article.html").read_bytes())
+    (pages / "sample.txt").write_bytes((ROOT / SAMPLE).read_bytes())
+    (pages / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    for n in range(5):
+        (pages / f"note{n}.md").write_text(
+            f"# Note {n}\n\nDelegation {n} met in Geneva to discuss prisoner exchange number {n} "
+            "and the energy infrastructure timetable with mediators from both sides.\n"
+        )
+    outputs = []
+    for workers in ("1", "2"):
+        run = Briefbot(f"sqlite+aiosqlite:///{tmp_path / f'w{workers}.db'}")
+        result = run("ingest", str(pages), "--workers", workers)
+        assert result.returncode == 1, result.stderr  # the broken PDF
+        listed = run("sources", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        listing = json.loads(listed.stdout)["sources"]
+        sources = sorted((Path(s["ref"]).name, s["passages"]) for s in listing)
+        outputs.append((result.stdout.split(";")[0], result.stderr, sources))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == "7 added, 0 unchanged, 1 failed"
+    assert "broken.pdf" in outputs[0][1]
