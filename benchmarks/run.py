@@ -297,7 +297,7 @@ async def bench_ingest(report: Report, pools: Pools, work: Path, pg_url: str | N
     for backend, url_of in targets:
         for kind, inputs in (("JSONL", [str(sample / "jsonl")]), (".txt files", [str(text_dir)])):
             if backend == "postgresql":
-                _reset_postgres(pg_url)
+                await _reset_postgres(pg_url)
             async with await Library.open(settings(url_of(f"ingest-{kind[:4]}"), "")) as lib:
                 seconds, result = await ingest_rate(lib, inputs)
             rows.append(
@@ -350,11 +350,17 @@ async def bench_ingest(report: Report, pools: Pools, work: Path, pg_url: str | N
     report.table(["path", "processes", "pages/s", "× bare trafilatura"], rows)
 
 
-def _reset_postgres(url: str | None) -> None:
-    from tests.dbfixtures import reset_postgres
+async def _reset_postgres(url: str | None) -> None:
+    """An empty, unmigrated database: every table dropped."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
 
     assert url
-    reset_postgres(url)
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
 
 
 # --- one size ----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """In-memory BM25 postings index whose scores equal rank_bm25.BM25Okapi over what the asker sees.
 
 rank-bm25 rescores every passage for every query; here a query touches only the postings of its
-terms. Passages live in segments, Lucene style: each holds term-major postings (CSC) for search
-and a doc-major copy (CSR) to undo statistics on removal and to merge. An add writes a small
+terms. Passages live in segments, Lucene style: each holds term-major postings (CSC) only; what
+a doc-major copy would serve (a removed row's terms, merging) reads them instead, at half the
+memory. An add writes a small
 segment (or rebuilds the newest small one), so it costs O(the article), never O(the index);
 segments of one size tier merge once there are MERGE_FACTOR of them, small merges in the writer,
 big ones in a background thread that swaps its result in when done. Removal tombstones rows and
@@ -54,7 +55,7 @@ _GLOBAL = 0  # partition code of guild-less passages; guilds get 1, 2, ...
 _DEAD = -1  # partition code of tombstoned rows
 _IDF_CACHE_SIZE = 1024
 _SLICE = 8192  # tokens looked up per C call while encoding
-FORMAT = 1  # of saved snapshots; a different number is not loaded
+FORMAT = 2  # of saved snapshots; a different number is not loaded
 
 SourceItem = tuple[str, str | None, Sequence[int], Sequence[Sequence[str]]]
 
@@ -74,7 +75,6 @@ class _Segment:
     part: NDArray[np.int32]  # partition code per row, _DEAD once tombstoned
     src: NDArray[np.int32]  # source code per row; a replaced source gets a new code
     lens: NDArray[np.float64]  # tokens per passage
-    by_doc: sp.csr_matrix  # rows: term ids and tfs, to decrement df and to merge
     indptr: NDArray[Any]  # term-major postings (CSC): rows of term t are indices[indptr[t]:...]
     indices: NDArray[Any]
     tfs: NDArray[Any]
@@ -141,11 +141,14 @@ def _build_segment(
     lens: NDArray[np.float64],
     by_doc: sp.csr_matrix,
 ) -> _Segment:
-    """Derive the term-major postings (scipy's linear-time transpose) and wrap it all up."""
+    """Keep only the term-major postings (scipy's linear-time transpose) of new rows.
+
+    No doc-major copy is kept: it would double the memory, and what needs it (removal,
+    merging) reads the postings instead.
+    """
     by_term = by_doc.tocsc()
-    return _Segment(
-        sid, pids, part, src, lens, by_doc, by_term.indptr, by_term.indices, by_term.data
-    )
+    by_term.sort_indices()
+    return _Segment(sid, pids, part, src, lens, by_term.indptr, by_term.indices, by_term.data)
 
 
 def _empty_segment(sid: int) -> _Segment:
@@ -155,48 +158,76 @@ def _empty_segment(sid: int) -> _Segment:
     )
 
 
+def _posting_terms(seg: _Segment) -> NDArray[np.int32]:
+    """The term id of every posting (the column of each entry of `indices`)."""
+    n_terms = len(seg.indptr) - 1
+    return np.repeat(np.arange(n_terms, dtype=np.int32), np.diff(seg.indptr))
+
+
+def _row_terms(seg: _Segment, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Distinct term ids of `rows` and in how many of them each occurs (their df share).
+
+    One pass over the segment's postings: a row's terms are spread over every column.
+    """
+    wanted = np.zeros(seg.n_rows, dtype=bool)
+    wanted[rows] = True
+    hits = np.flatnonzero(wanted[seg.indices])
+    terms = np.searchsorted(seg.indptr, hits, side="right") - 1
+    return np.unique(terms, return_counts=True)
+
+
 def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
-    """One segment with the live rows of `segments`, in order: tombstones are purged here."""
-    blocks: list[sp.csr_matrix] = []
-    pids, part, src, lens = [], [], [], []
-    for seg in segments:
-        if seg.n_live == 0:
-            continue
-        if seg.dead:
-            rows = np.flatnonzero(seg.part != _DEAD)
-            seg = replace(
-                seg,
-                pids=seg.pids[rows],
-                part=seg.part[rows],
-                src=seg.src[rows],
-                lens=seg.lens[rows],
-                by_doc=seg.by_doc[rows],
-            )
-        blocks.append(seg.by_doc)
-        pids.append(seg.pids)
-        part.append(seg.part)
-        src.append(seg.src)
-        lens.append(seg.lens)
-    if not blocks:
+    """One segment with the live rows of `segments`, in order: tombstones are purged here.
+
+    Merged column by column without a doc-major copy: a term's postings are its postings
+    in each segment, rows renumbered, segment after segment (so rows stay sorted).
+    """
+    live = [seg for seg in segments if seg.n_live]
+    if not live:
         return _empty_segment(sid)
-    # Stack by hand: the blocks may have been built with fewer columns (a smaller vocabulary).
-    offsets = np.cumsum([0] + [m.nnz for m in blocks])
-    indptr = np.concatenate(
-        [np.zeros(1, np.int64)]
-        + [m.indptr[1:] + off for m, off in zip(blocks, offsets, strict=False)]
-    )
-    max_tf = max((int(m.data.max()) for m in blocks if m.nnz), default=0)
-    data = np.concatenate([m.data for m in blocks]).astype(_tf_dtype(max_tf), copy=False)
-    indices = np.concatenate([m.indices for m in blocks])
-    n_rows = len(indptr) - 1
-    by_doc = sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_terms))
-    return _build_segment(
+    totals = np.zeros(n_terms, dtype=np.int64)
+    kept: list[tuple[_Segment, NDArray[Any] | None, NDArray[Any], NDArray[np.int64]]] = []
+    offset = 0  # rows before this segment's, in the merge
+    for seg in live:
+        keep = seg.part != _DEAD
+        postings = np.flatnonzero(keep[seg.indices]) if seg.dead else None
+        terms = _posting_terms(seg) if postings is None else _posting_terms(seg)[postings]
+        counts = np.bincount(terms, minlength=n_terms)[:n_terms]
+        kept.append((seg, postings, terms, counts))
+        totals += counts
+        offset += seg.n_live
+    indptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(totals, out=indptr[1:])
+    nnz = int(indptr[-1])
+    max_row = max(offset - 1, 0)
+    indices = np.empty(nnz, dtype=np.int32 if max_row < 2**31 else np.int64)
+    max_tf = max((int(seg.tfs.max()) for seg in live if len(seg.tfs)), default=0)
+    tfs = np.empty(nnz, dtype=_tf_dtype(max_tf))
+    filled = indptr[:-1].copy()  # next free slot of each term
+    offset = 0
+    for seg, postings, terms, counts in kept:
+        keep = seg.part != _DEAD
+        renumber = np.cumsum(keep, dtype=np.int64) - 1 + offset
+        # Within a segment a term's postings are contiguous: slot = term start + rank.
+        first = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(counts, out=first[1:])
+        rank = np.arange(len(terms), dtype=np.int64) - first[terms]
+        slots = filled[terms] + rank
+        rows = seg.indices if postings is None else seg.indices[postings]
+        indices[slots] = renumber[rows]
+        tfs[slots] = seg.tfs if postings is None else seg.tfs[postings]
+        filled += counts
+        offset += seg.n_live
+    pick = [seg.part != _DEAD for seg in live]
+    return _Segment(
         sid,
-        np.concatenate(pids),
-        np.concatenate(part),
-        np.concatenate(src),
-        np.concatenate(lens),
-        by_doc,
+        np.concatenate([seg.pids[m] for seg, m in zip(live, pick, strict=True)]),
+        np.concatenate([seg.part[m] for seg, m in zip(live, pick, strict=True)]),
+        np.concatenate([seg.src[m] for seg, m in zip(live, pick, strict=True)]),
+        np.concatenate([seg.lens[m] for seg, m in zip(live, pick, strict=True)]),
+        indptr,
+        indices,
+        tfs,
     )
 
 
@@ -269,7 +300,7 @@ class _Edit:
             if rows.size == 0:
                 continue
             rows = rows[seg.part[rows] != _DEAD]
-            terms, dfs = np.unique(seg.by_doc[rows].indices, return_counts=True)
+            terms, dfs = _row_terms(seg, rows)
             self.count(source.guild, -rows.size, -int(seg.lens[rows].sum()), terms, -dfs)
             part = np.array(seg.part)  # copy-on-write: published snapshots keep theirs
             part[rows] = _DEAD
@@ -424,7 +455,7 @@ class PassageIndex:
         self._merge_error: BaseException | None = None
         self._idle = threading.Condition(self._lock)
         self._idf_cache: dict[tuple[str | None, int, int], float] = {}
-        self._names: tuple[Mapping[str, _Source], dict[int, str]] | None = None
+        self._code_names: dict[int, str] = {}  # source code → id, for every code ever given
         self._terms: tuple[str, ...] = ()  # vocabulary() cache, rebuilt when the vocabulary grows
         stats = _Stats(0, 0, _EMPTY_I64, None, 0)
         self._snap = _Snapshot(0, (), stats, {}, {}, 0)
@@ -487,6 +518,9 @@ class PassageIndex:
     def _append(self, edit: _Edit, chunk: Sequence[SourceItem]) -> None:
         """Encode a chunk as a segment; a small one is folded into the newest small segment."""
         new = edit.encode(chunk, self._guild_codes, self._next_source_code, self._new_sid())
+        self._code_names.update(
+            (self._next_source_code + i, item[0]) for i, item in enumerate(chunk)
+        )
         self._next_source_code += len(chunk)
         last = edit.segments[-1] if edit.segments else None
         if (
@@ -796,14 +830,11 @@ class PassageIndex:
         names = self._source_names(snap)
         return {names[c] for c in found if c in names}
 
-    def _source_names(self, snap: _Snapshot) -> dict[int, str]:
-        """Source code → source id for a snapshot, built once per set of sources."""
-        cached = self._names
-        if cached is not None and cached[0] is snap.sources:  # merges keep the mapping
-            return cached[1]
-        names = {source.code: sid for sid, source in snap.sources.items()}
-        self._names = (snap.sources, names)
-        return names
+    def _source_names(self, snap: _Snapshot) -> Mapping[int, str]:
+        """Source code → source id: codes are never reused, so one map serves every
+        snapshot; it only grows (by the writer, under the lock) as sources are added."""
+        del snap
+        return self._code_names
 
     def scores(self, terms: Sequence[tuple[str, float]], guild: str | None) -> dict[int, float]:
         """Every visible passage's score, zeros included: O(N), for tests and evaluation."""
@@ -909,10 +940,7 @@ def _write_snapshot(
     for i, seg in enumerate(snap.segments):
         for field in _SEGMENT_ARRAYS:
             _save(folder, f"seg{i}.{field}", getattr(seg, field))
-        _save(folder, f"seg{i}.doc_indptr", seg.by_doc.indptr)
-        _save(folder, f"seg{i}.doc_indices", seg.by_doc.indices)
-        _save(folder, f"seg{i}.doc_tfs", seg.by_doc.data)
-        segments.append({"sid": seg.sid, "dead": seg.dead, "n_terms": seg.by_doc.shape[1]})
+        segments.append({"sid": seg.sid, "dead": seg.dead})
     ids = list(snap.sources)
     if any("\n" in sid for sid in ids):
         raise ValueError("a source id holds a newline")
@@ -979,21 +1007,19 @@ def _read_snapshot(index: PassageIndex, folder: Path) -> tuple[PassageIndex, dic
     segments = []
     for i, entry in enumerate(meta["segments"]):
         arrays = {field: load(f"seg{i}.{field}") for field in _SEGMENT_ARRAYS}
-        by_doc = sp.csr_matrix(
-            (load(f"seg{i}.doc_tfs"), load(f"seg{i}.doc_indices"), load(f"seg{i}.doc_indptr")),
-            shape=(len(arrays["pids"]), entry["n_terms"]),
-            copy=False,
-        )
-        segments.append(_Segment(entry["sid"], by_doc=by_doc, dead=entry["dead"], **arrays))
+        segments.append(_Segment(entry["sid"], dead=entry["dead"], **arrays))
     ids_text = (folder / "sources.txt").read_text(encoding="utf-8")
     ids = ids_text.split("\n") if ids_text else []
+    # Small arrays are read whole: slicing a memory map per source is ten times slower.
     codes, guild_of = load("sources.code").tolist(), load("sources.guild").tolist()
-    offsets, pids = load("sources.offsets").tolist(), load("sources.pids")
+    offsets = load("sources.offsets").tolist()
+    pids = np.load(folder / "sources.pids.npy", allow_pickle=False)
     names = [None, *meta["source_guilds"]]
     sources = {
         sid: _Source(code, names[g], pids[offsets[n] : offsets[n + 1]])
         for n, (sid, code, g) in enumerate(zip(ids, codes, guild_of, strict=True))
     }
+    index._code_names.update((source.code, sid) for sid, source in sources.items())
     n_live = global_stats.n_docs + sum(s.n_docs for s in guild_stats.values())
     index._snap = _Snapshot(version, tuple(segments), global_stats, guild_stats, sources, n_live)
     return index, meta["stamp"]

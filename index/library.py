@@ -339,11 +339,11 @@ class Library:
                         fresh = await store.indexed_sources(session, ids)
                         found = {s.source_id for s in fresh}
                         gone = [sid for sid in ids if sid not in found]  # added, then removed
-                        await asyncio.to_thread(self._apply, fresh, gone)
+                        await self._apply(fresh, gone)
                         applied += len(fresh)
                         self._dirty = True
                     if removed:
-                        await asyncio.to_thread(self._apply, [], removed)
+                        await self._apply([], removed)
                         self._dirty = True
             except SQLAlchemyError as exc:
                 raise StoreError(f"database: {store.db_reason(exc)}") from exc
@@ -365,7 +365,8 @@ class Library:
         saved = await self._read_saved(session, seq)
         if saved is not None:
             (self.index, self.articles, self.titles), self._seq = saved
-            self._meta = {s.source_id: _meta(s) for s in await store.source_metas(session)}
+            metas = await store.source_metas(session)
+            self._meta = await asyncio.to_thread(lambda: {s.source_id: _meta(s) for s in metas})
             self._loaded = True
             log.info(
                 "index: loaded %d passages saved at change #%d in %.2f s",
@@ -375,7 +376,7 @@ class Library:
             )
             return
         async for chunk in store.stream_indexed_sources(session):
-            await asyncio.to_thread(self._apply, chunk, ())
+            await self._apply(chunk, ())
         self._seq, self._loaded, self._dirty = seq, True, True
         log.info(
             "index: built from %d passages in %.2f s",
@@ -469,12 +470,22 @@ class Library:
         if not task.cancelled() and task.exception() is not None:
             log.warning("index: background save failed", exc_info=task.exception())
 
-    def _apply(self, sources: Sequence[store.IndexedSource], removed: Collection[str]) -> None:
-        """Add (or replace) and remove sources in all three indexes, one swap each."""
-        meta = dict(self._meta)  # swapped whole: the event loop may be reading the old one
+    async def _apply(
+        self, sources: Sequence[store.IndexedSource], removed: Collection[str]
+    ) -> None:
+        """Add (or replace) and remove sources in all three indexes, one swap each.
+
+        The indexes change in a worker thread; the filters' metadata here, on the event
+        loop, which is the only reader of it (no copy of it per change).
+        """
+        await asyncio.to_thread(self._apply_indexes, sources, removed)
         for sid in removed:
-            meta.pop(sid, None)
-        meta.update((s.source_id, _meta(s)) for s in sources)
+            self._meta.pop(sid, None)
+        self._meta.update((s.source_id, _meta(s)) for s in sources)
+
+    def _apply_indexes(
+        self, sources: Sequence[store.IndexedSource], removed: Collection[str]
+    ) -> None:
         items = [(s.source_id, s.guild, s.passage_ids, s.token_lists) for s in sources]
         self.index.update(items, removed)
         self.articles.update((_article_item(*item) for item in items), removed)
@@ -483,7 +494,6 @@ class Library:
             (t for _, t in titles if t is not None),
             [*removed, *(sid for sid, t in titles if t is None)],
         )
-        self._meta = meta
 
     async def watch(self) -> None:
         """Follows other processes' changes until cancelled: LISTEN/NOTIFY on PostgreSQL,
@@ -1220,7 +1230,14 @@ HIGHLIGHTED = 50
 
 
 def _meta(item: store.IndexedSource) -> SourceMeta:
-    return SourceMeta(item.guild, item.day, name_key(item.publisher) if item.publisher else None)
+    publisher = _publisher_key(item.publisher) if item.publisher else None
+    return SourceMeta(item.guild, item.day, publisher)
+
+
+@functools.lru_cache(maxsize=4096)
+def _publisher_key(publisher: str) -> str:
+    """name_key of a publisher: a few names shared by many sources, so cached."""
+    return name_key(publisher)
 
 
 def _also(
