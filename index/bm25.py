@@ -46,6 +46,7 @@ DELTA_ROWS = 2_000
 MERGE_FACTOR = 8
 INLINE_MERGE_ROWS = 40_000
 MAX_DEAD_FRACTION = 0.25  # a segment with this share of tombstoned rows is rewritten
+COMPACT_SHARE = 8  # a merge with more than 1/COMPACT_SHARE of all terms gets dense columns
 ENCODE_ROWS = 50_000  # a bulk load encodes this many passages at a time (bounded memory)
 
 # Touched postings per segment row above which one dense bincount beats sorting the touched rows.
@@ -55,7 +56,7 @@ _GLOBAL = 0  # partition code of guild-less passages; guilds get 1, 2, ...
 _DEAD = -1  # partition code of tombstoned rows
 _IDF_CACHE_SIZE = 1024
 _SLICE = 8192  # tokens looked up per C call while encoding
-FORMAT = 2  # of saved snapshots; a different number is not loaded
+FORMAT = 3  # of saved snapshots; a different number is not loaded
 
 SourceItem = tuple[str, str | None, Sequence[int], Sequence[Sequence[str]]]
 
@@ -75,10 +76,32 @@ class _Segment:
     part: NDArray[np.int32]  # partition code per row, _DEAD once tombstoned
     src: NDArray[np.int32]  # source code per row; a replaced source gets a new code
     lens: NDArray[np.float64]  # tokens per passage
-    indptr: NDArray[Any]  # term-major postings (CSC): rows of term t are indices[indptr[t]:...]
+    # Term-major postings (CSC). Column c holds rows indices[indptr[c]:indptr[c + 1]];
+    # columns are term ids (dense), or the sorted term ids in `cols` (compact): a small
+    # segment lists only its own terms, so its size never grows with the vocabulary.
+    indptr: NDArray[Any]
     indices: NDArray[Any]
     tfs: NDArray[Any]
     dead: int = 0
+    cols: NDArray[np.int64] | None = None
+
+    def span(self, tid: int) -> tuple[int, int]:
+        """Where term `tid`'s postings are in indices/tfs ((0, 0): none here)."""
+        cols = self.cols
+        if cols is None:
+            if tid >= len(self.indptr) - 1:
+                return 0, 0
+            return int(self.indptr[tid]), int(self.indptr[tid + 1])
+        i = int(np.searchsorted(cols, tid))
+        if i < len(cols) and cols[i] == tid:
+            return int(self.indptr[i]), int(self.indptr[i + 1])
+        return 0, 0
+
+    def column_terms(self) -> NDArray[Any]:
+        """The term id of each column."""
+        if self.cols is not None:
+            return self.cols
+        return np.arange(len(self.indptr) - 1, dtype=np.int64)
 
     @property
     def n_rows(self) -> int:
@@ -140,28 +163,29 @@ def _build_segment(
     src: NDArray[np.int32],
     lens: NDArray[np.float64],
     by_doc: sp.csr_matrix,
+    cols: NDArray[np.int64],
 ) -> _Segment:
     """Keep only the term-major postings (scipy's linear-time transpose) of new rows.
 
-    No doc-major copy is kept: it would double the memory, and what needs it (removal,
-    merging) reads the postings instead.
+    `by_doc`'s columns are `cols` (the rows' distinct terms). No doc-major copy is kept:
+    it would double the memory, and what needs it (removal, merging) reads the postings.
     """
     by_term = by_doc.tocsc()
     by_term.sort_indices()
-    return _Segment(sid, pids, part, src, lens, by_term.indptr, by_term.indices, by_term.data)
+    return _Segment(
+        sid, pids, part, src, lens, by_term.indptr, by_term.indices, by_term.data, cols=cols
+    )
 
 
 def _empty_segment(sid: int) -> _Segment:
     by_doc = sp.csr_matrix((0, 0), dtype=np.uint16)
-    return _build_segment(
-        sid, _EMPTY_I64, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), by_doc
-    )
+    empty = np.zeros(0, np.int32)
+    return _build_segment(sid, _EMPTY_I64, empty, empty, np.zeros(0), by_doc, _EMPTY_I64)
 
 
 def _posting_terms(seg: _Segment) -> NDArray[np.int32]:
     """The term id of every posting (the column of each entry of `indices`)."""
-    n_terms = len(seg.indptr) - 1
-    return np.repeat(np.arange(n_terms, dtype=np.int32), np.diff(seg.indptr))
+    return np.repeat(seg.column_terms(), np.diff(seg.indptr))
 
 
 def _row_terms(seg: _Segment, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -172,8 +196,8 @@ def _row_terms(seg: _Segment, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray
     wanted = np.zeros(seg.n_rows, dtype=bool)
     wanted[rows] = True
     hits = np.flatnonzero(wanted[seg.indices])
-    terms = np.searchsorted(seg.indptr, hits, side="right") - 1
-    return np.unique(terms, return_counts=True)
+    columns = np.searchsorted(seg.indptr, hits, side="right") - 1
+    return np.unique(seg.column_terms()[columns], return_counts=True)
 
 
 def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
@@ -185,34 +209,41 @@ def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
     live = [seg for seg in segments if seg.n_live]
     if not live:
         return _empty_segment(sid)
-    totals = np.zeros(n_terms, dtype=np.int64)
+    present = np.unique(
+        np.concatenate([seg.column_terms()[np.diff(seg.indptr) > 0] for seg in live])
+    )
+    # Dense columns once the merge holds a good share of the vocabulary, else compact.
+    cols = None if len(present) * COMPACT_SHARE > n_terms else present
+    n_out = n_terms if cols is None else len(cols)
+    totals = np.zeros(n_out, dtype=np.int64)
     kept: list[tuple[_Segment, NDArray[Any] | None, NDArray[Any], NDArray[np.int64]]] = []
-    offset = 0  # rows before this segment's, in the merge
+    offset = 0
     for seg in live:
         keep = seg.part != _DEAD
         postings = np.flatnonzero(keep[seg.indices]) if seg.dead else None
         terms = _posting_terms(seg) if postings is None else _posting_terms(seg)[postings]
-        counts = np.bincount(terms, minlength=n_terms)[:n_terms]
-        kept.append((seg, postings, terms, counts))
+        out = terms if cols is None else np.searchsorted(cols, terms)
+        counts = np.bincount(out, minlength=n_out)
+        kept.append((seg, postings, out, counts))
         totals += counts
         offset += seg.n_live
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
+    indptr = np.zeros(n_out + 1, dtype=np.int64)
     np.cumsum(totals, out=indptr[1:])
     nnz = int(indptr[-1])
     max_row = max(offset - 1, 0)
     indices = np.empty(nnz, dtype=np.int32 if max_row < 2**31 else np.int64)
     max_tf = max((int(seg.tfs.max()) for seg in live if len(seg.tfs)), default=0)
     tfs = np.empty(nnz, dtype=_tf_dtype(max_tf))
-    filled = indptr[:-1].copy()  # next free slot of each term
-    offset = 0
-    for seg, postings, terms, counts in kept:
+    filled = indptr[:-1].copy()  # next free slot of each column
+    offset = 0  # rows before this segment's, in the merge
+    for seg, postings, out, counts in kept:
         keep = seg.part != _DEAD
         renumber = np.cumsum(keep, dtype=np.int64) - 1 + offset
-        # Within a segment a term's postings are contiguous: slot = term start + rank.
-        first = np.zeros(n_terms + 1, dtype=np.int64)
+        # A segment's postings come column by column: slot = column's next free + rank.
+        first = np.zeros(n_out + 1, dtype=np.int64)
         np.cumsum(counts, out=first[1:])
-        rank = np.arange(len(terms), dtype=np.int64) - first[terms]
-        slots = filled[terms] + rank
+        rank = np.arange(len(out), dtype=np.int64) - first[out]
+        slots = filled[out] + rank
         rows = seg.indices if postings is None else seg.indices[postings]
         indices[slots] = renumber[rows]
         tfs[slots] = seg.tfs if postings is None else seg.tfs[postings]
@@ -228,6 +259,7 @@ def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
         indptr,
         indices,
         tfs,
+        cols=cols,
     )
 
 
@@ -337,9 +369,10 @@ class _Edit:
             ]
         )
         row_ids = np.repeat(np.arange(len(token_lists), dtype=np.int32), lens)
+        cols, columns = np.unique(term_ids, return_inverse=True)  # the rows' own terms
         by_doc = sp.csr_matrix(  # coo → csr sums duplicate (row, term) pairs into tfs
-            (np.ones(len(flat), np.int32), (row_ids, term_ids)),
-            shape=(len(token_lists), len(vocab)),
+            (np.ones(len(flat), np.int32), (row_ids, columns.astype(np.int32))),
+            shape=(len(token_lists), len(cols)),
         )
         by_doc.sum_duplicates()
         max_tf = int(by_doc.data.max()) if by_doc.nnz else 0
@@ -350,17 +383,22 @@ class _Edit:
         pids = np.concatenate(
             [s.pids for s in (self.sources[item[0]] for item in batch)] or [_EMPTY_I64]
         )
-        self._count_rows(by_doc, part, lens, part_of)
-        return _build_segment(sid, pids, part, src, lens.astype(np.float64), by_doc)
+        cols = cols.astype(np.int64)
+        self._count_rows(by_doc, cols, part, lens, part_of)
+        return _build_segment(sid, pids, part, src, lens.astype(np.float64), by_doc, cols)
 
     def _count_rows(
         self,
         by_doc: sp.csr_matrix,
+        cols: NDArray[np.int64],
         part: NDArray[np.int32],
         lens: NDArray[np.int64],
         part_of: dict[int, str | None],
     ) -> None:
-        """Add new rows to their partitions' statistics, one sort for all partitions."""
+        """Add new rows to their partitions' statistics, one sort for all partitions.
+
+        `by_doc`'s columns are the term ids in `cols`.
+        """
         codes = sorted(part_of)
         if not codes:
             return
@@ -376,13 +414,14 @@ class _Edit:
             ]
         docs = np.bincount(part, minlength=codes[-1] + 1)
         tokens = np.bincount(part, weights=lens, minlength=len(docs))
-        for code, ids in groups:
+        for code, ids in groups:  # ids are column numbers: cols maps them to term ids
             if code == _GLOBAL:  # usually most rows: a dense count beats a sort
-                dense = np.bincount(ids, minlength=0)
-                terms = np.flatnonzero(dense)
-                dfs = dense[terms]
+                dense = np.bincount(ids, minlength=len(cols))
+                present = np.flatnonzero(dense)
+                terms, dfs = cols[present], dense[present]
             else:
-                terms, dfs = np.unique(ids, return_counts=True)
+                columns, dfs = np.unique(ids, return_counts=True)
+                terms = cols[columns]
             self.count(part_of[code], int(docs[code]), int(tokens[code]), terms, dfs)
 
     def publish(self) -> _Snapshot:
@@ -705,9 +744,8 @@ class PassageIndex:
         code = self._guild_codes.get(guild) if guild is not None else None
         best: int | None = None
         for seg in snap.segments:
-            if tid >= len(seg.indptr) - 1:
-                continue
-            rows = seg.indices[seg.indptr[tid] : seg.indptr[tid + 1]]
+            lo, hi = seg.span(tid)
+            rows = seg.indices[lo:hi]
             rows = rows[_visible(seg.part[rows], code)]
             if rows.size:
                 pid = int(seg.pids[rows].min())
@@ -812,14 +850,11 @@ class PassageIndex:
         code = self._guild_codes.get(guild) if guild is not None else None
         found: set[int] = set()
         for seg in snap.segments:
-            n_terms = len(seg.indptr) - 1
             rows: NDArray[Any] | None = None
             for tid in tids:
                 assert tid is not None
-                if tid >= n_terms:
-                    rows = None
-                    break
-                got = seg.indices[seg.indptr[tid] : seg.indptr[tid + 1]]
+                lo, hi = seg.span(tid)
+                got = seg.indices[lo:hi]
                 rows = got if rows is None else np.intersect1d(rows, got, assume_unique=True)
                 if rows.size == 0:
                     break
@@ -940,7 +975,9 @@ def _write_snapshot(
     for i, seg in enumerate(snap.segments):
         for field in _SEGMENT_ARRAYS:
             _save(folder, f"seg{i}.{field}", getattr(seg, field))
-        segments.append({"sid": seg.sid, "dead": seg.dead})
+        if seg.cols is not None:
+            _save(folder, f"seg{i}.cols", seg.cols)
+        segments.append({"sid": seg.sid, "dead": seg.dead, "compact": seg.cols is not None})
     ids = list(snap.sources)
     if any("\n" in sid for sid in ids):
         raise ValueError("a source id holds a newline")
@@ -1007,7 +1044,8 @@ def _read_snapshot(index: PassageIndex, folder: Path) -> tuple[PassageIndex, dic
     segments = []
     for i, entry in enumerate(meta["segments"]):
         arrays = {field: load(f"seg{i}.{field}") for field in _SEGMENT_ARRAYS}
-        segments.append(_Segment(entry["sid"], dead=entry["dead"], **arrays))
+        cols = load(f"seg{i}.cols") if entry["compact"] else None
+        segments.append(_Segment(entry["sid"], dead=entry["dead"], cols=cols, **arrays))
     ids_text = (folder / "sources.txt").read_text(encoding="utf-8")
     ids = ids_text.split("\n") if ids_text else []
     # Small arrays are read whole: slicing a memory map per source is ten times slower.
@@ -1038,12 +1076,9 @@ def _score_segment(
     """Rows of `seg` touched by the query (unique, any partition) and their scores."""
     base = K1 * (1 - B)
     per_len = K1 * B / avgdl
-    n_terms = len(seg.indptr) - 1
     row_parts, score_parts = [], []
     for tid, coef in coefs.items():
-        if tid >= n_terms:
-            continue
-        lo, hi = seg.indptr[tid], seg.indptr[tid + 1]
+        lo, hi = seg.span(tid)
         if lo == hi:
             continue
         rows = seg.indices[lo:hi]
