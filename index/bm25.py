@@ -18,6 +18,7 @@ disk and `load` maps it back (numpy memory maps), so a restart does not re-read 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,15 +39,19 @@ K1 = 1.5
 B = 0.75
 EPSILON = 0.25
 
-# Merge policy, read at write time so tests can shrink it. An add rebuilds the newest segment
-# while it is under DELTA_ROWS rows (O(DELTA_ROWS)); tier t holds segments of DELTA_ROWS × F^t
-# to DELTA_ROWS × F^(t+1) rows, and F segments of one tier merge into one of the next. Merges up
-# to INLINE_MERGE_ROWS rows run in the writer (bounded add time), bigger ones in the background.
-DELTA_ROWS = 2_000
+# Merge policy, read at write time so tests can shrink it; sizes are postings (a row of the
+# article index holds twenty times a passage's). An add folds into the newest segment while
+# it stays under DELTA_POSTINGS (cost O(DELTA_POSTINGS)); tier t holds segments of
+# DELTA_POSTINGS × F^t to × F^(t+1) postings, and F segments of one tier merge into one of
+# the next. Merges up to INLINE_MERGE_POSTINGS run in the writer (bounded add time), bigger
+# ones in the background.
+DELTA_POSTINGS = 100_000
 MERGE_FACTOR = 8
-INLINE_MERGE_ROWS = 40_000
+INLINE_MERGE_POSTINGS = 1_500_000
 MAX_DEAD_FRACTION = 0.25  # a segment with this share of tombstoned rows is rewritten
-COMPACT_SHARE = 8  # a merge with more than 1/COMPACT_SHARE of all terms gets dense columns
+# A merge holding more than 1/COMPACT_SHARE of all terms gets dense columns: an index per
+# term (8 bytes each) is then no bigger than a list of its terms (16 bytes each).
+COMPACT_SHARE = 2
 ENCODE_ROWS = 50_000  # a bulk load encodes this many passages at a time (bounded memory)
 
 # Touched postings per segment row above which one dense bincount beats sorting the touched rows.
@@ -110,6 +115,10 @@ class _Segment:
     @property
     def n_live(self) -> int:
         return len(self.pids) - self.dead
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +192,21 @@ def _empty_segment(sid: int) -> _Segment:
     return _build_segment(sid, _EMPTY_I64, empty, empty, np.zeros(0), by_doc, _EMPTY_I64)
 
 
+def _union_sorted(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+    """Union of two sorted unique arrays: a stable sort merges two runs in linear time."""
+    both = np.concatenate([a, b])
+    both.sort(kind="stable")
+    if len(both) < 2:
+        return both
+    return both[np.concatenate([[True], both[1:] != both[:-1]])]
+
+
+def _present_terms(seg: _Segment) -> NDArray[Any]:
+    """Sorted term ids with at least one posting in `seg`."""
+    nonempty = np.flatnonzero(np.diff(seg.indptr))
+    return nonempty if seg.cols is None else seg.cols[nonempty]
+
+
 def _posting_terms(seg: _Segment) -> NDArray[np.int32]:
     """The term id of every posting (the column of each entry of `indices`)."""
     return np.repeat(seg.column_terms(), np.diff(seg.indptr))
@@ -209,9 +233,7 @@ def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
     live = [seg for seg in segments if seg.n_live]
     if not live:
         return _empty_segment(sid)
-    present = np.unique(
-        np.concatenate([seg.column_terms()[np.diff(seg.indptr) > 0] for seg in live])
-    )
+    present = functools.reduce(_union_sorted, (_present_terms(seg) for seg in live))
     # Dense columns once the merge holds a good share of the vocabulary, else compact.
     cols = None if len(present) * COMPACT_SHARE > n_terms else present
     n_out = n_terms if cols is None else len(cols)
@@ -264,8 +286,8 @@ def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
 
 
 def _tier(seg: _Segment) -> int:
-    rows = max(seg.n_rows, DELTA_ROWS)
-    return int(math.log(rows / DELTA_ROWS, MERGE_FACTOR) + 1e-9)
+    postings = max(seg.nnz, DELTA_POSTINGS, 1)
+    return int(math.log(postings / max(DELTA_POSTINGS, 1), MERGE_FACTOR) + 1e-9)
 
 
 def _merge_jobs(segments: Sequence[_Segment], busy: Collection[int]) -> list[list[_Segment]]:
@@ -562,11 +584,7 @@ class PassageIndex:
         )
         self._next_source_code += len(chunk)
         last = edit.segments[-1] if edit.segments else None
-        if (
-            last is not None
-            and last.sid not in self._busy
-            and last.n_rows + new.n_rows <= DELTA_ROWS
-        ):
+        if last is not None and last.sid not in self._busy and last.nnz + new.nnz <= DELTA_POSTINGS:
             edit.segments[-1] = _concat([last, new], len(self._vocab), self._new_sid())
         else:
             edit.segments.append(new)
@@ -582,7 +600,7 @@ class PassageIndex:
             inline = [
                 job
                 for job in jobs
-                if not self._background or sum(s.n_rows for s in job) <= INLINE_MERGE_ROWS
+                if not self._background or sum(s.nnz for s in job) <= INLINE_MERGE_POSTINGS
             ]
             if not inline:
                 break

@@ -150,7 +150,7 @@ def full_oracle(all_docs) -> Oracle:
 @pytest.fixture
 def small_segments(monkeypatch) -> Iterator[None]:
     """Merge after a few hundred passages, so a 3000-passage corpus goes through several merges."""
-    monkeypatch.setattr(bm25, "DELTA_ROWS", 50)
+    monkeypatch.setattr(bm25, "DELTA_POSTINGS", 3000)  # about five sources
     monkeypatch.setattr(bm25, "MERGE_FACTOR", 3)
     yield
 
@@ -509,9 +509,9 @@ def test_add_rejects_malformed_sources(pids, tokens, error):
 def test_concurrent_writes_and_searches_see_whole_snapshots(corpus, queries, monkeypatch):
     """Searches racing add/replace/remove never fail and always match one whole state."""
     # Replacements go through merges, all of them in the background thread.
-    monkeypatch.setattr(bm25, "DELTA_ROWS", 5)
+    monkeypatch.setattr(bm25, "DELTA_POSTINGS", 1)
     monkeypatch.setattr(bm25, "MERGE_FACTOR", 2)
-    monkeypatch.setattr(bm25, "INLINE_MERGE_ROWS", 0)
+    monkeypatch.setattr(bm25, "INLINE_MERGE_POSTINGS", 0)
     base = sources_of(corpus[:1000])
     query = ["cancer", "cells", "the", "tumor"]
     matching = [i for i, t in enumerate(corpus) if "cancer" in t or "tumor" in t]
@@ -573,9 +573,9 @@ def test_tiny_corpus_still_matches_with_negative_scores():
 
 def test_background_merge_keeps_removals_made_while_it_ran(corpus, queries, monkeypatch):
     """A source removed while a background merge copies its rows stays removed after the swap."""
-    monkeypatch.setattr(bm25, "DELTA_ROWS", 20)
+    monkeypatch.setattr(bm25, "DELTA_POSTINGS", 1)  # every add its own segment
     monkeypatch.setattr(bm25, "MERGE_FACTOR", 3)
-    monkeypatch.setattr(bm25, "INLINE_MERGE_ROWS", 0)  # every merge in the background
+    monkeypatch.setattr(bm25, "INLINE_MERGE_POSTINGS", 0)  # every merge in the background
     started, release = threading.Event(), threading.Event()
     real_concat = bm25._concat
 
@@ -589,7 +589,7 @@ def test_background_merge_keeps_removals_made_while_it_ran(corpus, queries, monk
     index = PassageIndex()
     items = sources_of(corpus[:90])  # 9 sources of 10 passages
     for item in items[:6]:
-        index.add(*item)  # 3 segments of 20 rows: a full tier, merged in the background
+        index.add(*item)  # 3 segments make a full tier, merged in the background
     assert started.wait(10)
     assert index.remove_source(items[1][0]) == 10  # its rows are being copied right now
     index.add(*items[6])
