@@ -45,6 +45,7 @@ from index.search import (
     surface,
     term_spans,
 )
+from index.searcher import Searcher
 from index.settings import PassageSettings, Settings
 from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
@@ -230,14 +231,16 @@ class Library:
         sessions: async_sessionmaker[AsyncSession],
         fetcher: Fetcher,
         engine: AsyncEngine | None = None,
+        searcher: Callable[[], Searcher] = PassageIndex,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.fetcher = fetcher
         self._engine = engine
-        self.index = PassageIndex()  # one row per passage
-        self.articles = PassageIndex()  # one row per source: its passages' terms and pairs
-        self.titles = PassageIndex()  # one row per titled source: its title's terms
+        self._searcher = searcher
+        self.index: Searcher = searcher()  # one row per passage
+        self.articles: Searcher = searcher()  # one row per source: its passages' terms and pairs
+        self.titles: Searcher = searcher()  # one row per titled source: its title's terms
         self._meta: dict[str, SourceMeta] = {}
         self._loaded = False
         self._seq = 0
@@ -246,21 +249,27 @@ class Library:
         self._dirty = False  # the index changed since it was last saved
         self._saved_at = time.monotonic()
         self._saving: asyncio.Future[bool] | None = None
-        self.index_dir = index_dir(settings)
+        # Saving is PassageIndex's own; another engine keeps its data itself.
+        self.index_dir = index_dir(settings) if searcher is PassageIndex else None
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
         self._watchers = 0  # running watch() tasks
 
     @classmethod
-    async def open(cls, settings: Settings) -> Library:
-        """Opens the database (migrating it) and a fetcher; the index loads on first ask."""
+    async def open(
+        cls, settings: Settings, *, searcher: Callable[[], Searcher] = PassageIndex
+    ) -> Library:
+        """Opens the database (migrating it) and a fetcher; the index loads on first ask.
+
+        `searcher` makes the BM25 engines (the `Searcher` seam); PassageIndex by default.
+        """
         engine = store.create_engine(settings.database_url)
         try:
             await store.migrate(engine)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(settings, store.sessionmaker(engine), Fetcher(settings.fetch), engine)
+        return cls(settings, store.sessionmaker(engine), Fetcher(settings.fetch), engine, searcher)
 
     async def close(self) -> None:
         if self._saving is not None:
@@ -433,7 +442,8 @@ class Library:
                         "seq": self._seq,
                         "last": list(last) if last else None,
                     }
-                writers = [idx.capture() for idx in (self.index, self.articles, self.titles)]
+                engines = (self.index, self.articles, self.titles)
+                writers = [idx.capture() for idx in engines if isinstance(idx, PassageIndex)]
                 self._dirty = False
             started = time.perf_counter()
 

@@ -10,11 +10,12 @@ chain around it. The README maps each method onto OpenSearch. Persistence (`capt
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from index.bm25 import SourceItem
 
 
+@runtime_checkable
 class Searcher(Protocol):
     """BM25 over sources' passages, scoped per guild (global sources plus the guild's)."""
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from index import library as library_module
+from index.bm25 import PassageIndex
 from index.library import Library
+from index.searcher import Searcher
 from index.settings import IndexSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +167,56 @@ async def wait_for(condition, timeout: float) -> None:
     while not condition():
         assert loop.time() < deadline, "not seen in time"
         await asyncio.sleep(0.02)
+
+
+class CountingSearcher:
+    """Another engine behind the seam: delegates to a PassageIndex and counts searches."""
+
+    searches = 0
+
+    def __init__(self) -> None:
+        self._inner = PassageIndex()
+
+    def update(self, adds, removes=()):
+        return self._inner.update(adds, removes)
+
+    def hits(self, terms, guild, k, allowed_sources=None):
+        CountingSearcher.searches += 1
+        return self._inner.hits(terms, guild, k, allowed_sources)
+
+    def sources_with_all(self, terms, guild):
+        return self._inner.sources_with_all(terms, guild)
+
+    def passage_count(self, source_id):
+        return self._inner.passage_count(source_id)
+
+    def visible_count(self, guild):
+        return self._inner.visible_count(guild)
+
+    def document_frequency(self, term, guild):
+        return self._inner.document_frequency(term, guild)
+
+    def example(self, term, guild):
+        return self._inner.example(term, guild)
+
+    def vocabulary(self):
+        return self._inner.vocabulary()
+
+    def source_ids(self):
+        return self._inner.source_ids()
+
+    def __len__(self):
+        return len(self._inner)
+
+
+async def test_another_engine_fits_the_searcher_seam(tmp_path: Path):
+    """The library answers through any Searcher; only PassageIndex saves itself."""
+    assert isinstance(PassageIndex(), Searcher) and isinstance(CountingSearcher(), Searcher)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    async with await Library.open(Settings(database_url=url), searcher=CountingSearcher) as lib:
+        assert lib.index_dir is None
+        await lib.ingest([str(CORPUS)])
+        answer = await lib.ask(MIAMI)
+    assert "Witkoff" in answer.hits[0].text
+    assert CountingSearcher.searches > 0
+    assert not (tmp_path / "b.db.index").exists()
