@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import shutil
@@ -34,6 +35,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
 
 K1 = 1.5
 B = 0.75
@@ -212,18 +215,6 @@ def _posting_terms(seg: _Segment) -> NDArray[np.int32]:
     return np.repeat(seg.column_terms(), np.diff(seg.indptr))
 
 
-def _row_terms(seg: _Segment, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Distinct term ids of `rows` and in how many of them each occurs (their df share).
-
-    One pass over the segment's postings: a row's terms are spread over every column.
-    """
-    wanted = np.zeros(seg.n_rows, dtype=bool)
-    wanted[rows] = True
-    hits = np.flatnonzero(wanted[seg.indices])
-    columns = np.searchsorted(seg.indptr, hits, side="right") - 1
-    return np.unique(seg.column_terms()[columns], return_counts=True)
-
-
 def _concat(segments: Sequence[_Segment], n_terms: int, sid: int) -> _Segment:
     """One segment with the live rows of `segments`, in order: tombstones are purged here.
 
@@ -341,26 +332,36 @@ class _Edit:
         sizes[1] += tokens
         dfs_list.append((terms.astype(np.int64, copy=False), dfs.astype(np.int64, copy=False)))
 
-    def drop_source(self, source_id: str) -> int:
-        """Tombstone a source's rows and take them out of the statistics; passages dropped."""
-        source = self.sources.pop(source_id, None)
-        if source is None:
-            return 0
-        dropped = 0
+    def drop_sources(self, source_ids: Iterable[str]) -> None:
+        """Tombstone sources' rows and take them out of the statistics.
+
+        One pass over each segment's postings for all of them: without a doc-major copy,
+        a row's terms are found by scanning the postings.
+        """
+        sources = [self.sources.pop(sid) for sid in source_ids if sid in self.sources]
+        if not sources:
+            return
+        guild_of = {s.code: s.guild for s in sources}
+        codes = np.fromiter(guild_of, np.int32, len(guild_of))
         for i, seg in enumerate(self.segments):
-            if dropped == len(source.pids):
-                break
-            rows = np.flatnonzero(seg.src == source.code)
+            rows = np.flatnonzero(np.isin(seg.src, codes) & (seg.part != _DEAD))
             if rows.size == 0:
                 continue
-            rows = rows[seg.part[rows] != _DEAD]
-            terms, dfs = _row_terms(seg, rows)
-            self.count(source.guild, -rows.size, -int(seg.lens[rows].sum()), terms, -dfs)
+            removed = np.zeros(seg.n_rows, dtype=bool)
+            removed[rows] = True
+            hits = np.flatnonzero(removed[seg.indices])
+            hit_terms = seg.column_terms()[np.searchsorted(seg.indptr, hits, side="right") - 1]
+            hit_src = seg.src[seg.indices[hits]]
+            guilds: dict[str | None, list[int]] = {}
+            for code in np.unique(seg.src[rows]).tolist():
+                guilds.setdefault(guild_of[code], []).append(code)
+            for guild, group in guilds.items():
+                mine = rows[np.isin(seg.src[rows], group)]
+                terms, dfs = np.unique(hit_terms[np.isin(hit_src, group)], return_counts=True)
+                self.count(guild, -mine.size, -int(seg.lens[mine].sum()), terms, -dfs)
             part = np.array(seg.part)  # copy-on-write: published snapshots keep theirs
             part[rows] = _DEAD
             self.segments[i] = replace(seg, part=part, dead=seg.dead + rows.size)
-            dropped += rows.size
-        return dropped
 
     def encode(
         self, batch: Sequence[SourceItem], guild_codes: dict[str, int], next_code: int, sid: int
@@ -559,9 +560,8 @@ class PassageIndex:
             if not batch and not any(sid in snap.sources for sid in gone):
                 return 0
             edit = _Edit(snap, self._vocab)
-            removed = sum(edit.drop_source(sid) for sid in gone)
-            for sid in batch:
-                edit.drop_source(sid)
+            removed = sum(len(snap.sources[sid].pids) for sid in gone if sid in snap.sources)
+            edit.drop_sources([*gone, *batch])
             chunk: list[SourceItem] = []
             rows = 0
             for item in batch.values():
@@ -630,6 +630,7 @@ class PassageIndex:
                     self._publish_merge(job, merged)
                     self._busy.difference_update(s.sid for s in job)
             except BaseException as exc:  # surfaced by wait_merged, never lost
+                log.exception("index: a background merge failed; it is retried on the next change")
                 with self._lock:
                     self._busy.difference_update(s.sid for s in job)
                     self._merge_error = exc

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -66,6 +67,7 @@ FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl
 MAX_FILE_BYTES = 50_000_000
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
 WORKER_NICE = 10  # ingest workers yield the CPU to the process answering questions
+GAP_SECONDS = 30.0  # a change number missing this long is a rolled-back write
 ASK_SYNC_MAX = 8  # changed sources an ask applies itself while watch() follows the rest
 APPLY_CHUNK = 128  # sources read and indexed per step when following the database
 INDEX_NAMES = ("passages", "articles", "titles")  # saved indexes, one folder each
@@ -254,6 +256,8 @@ class Library:
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
         self._watchers = 0  # running watch() tasks
+        self._above: set[int] = set()  # applied changes above the floor _seq
+        self._gaps: dict[int, float] = {}  # change numbers missing above the floor: since
 
     @classmethod
     async def open(
@@ -278,6 +282,7 @@ class Library:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self._pool_size = 0
         await self.fetcher.aclose()
         if self._engine is not None:
             await self._engine.dispose()
@@ -307,9 +312,18 @@ class Library:
 
     async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU work off the event loop: in the worker processes if an ingest set them up."""
+        if self._pool is None and self._pool_size:
+            self._pool_for(self._pool_size)  # a worker died earlier: a new pool
         if self._pool is None:
             return await asyncio.to_thread(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool as exc:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            raise ExtractError(
+                "the worker process died while extracting it (out of memory?)"
+            ) from exc
 
     async def __aenter__(self) -> Library:
         return self
@@ -331,41 +345,66 @@ class Library:
                 async with self.sessions() as session:
                     if not self._loaded:
                         await self._first_load(session)
-                    changes = await store.changes_since(session, self._seq)
-                    if not changes:
-                        return
-                    latest: dict[str, str] = {}
-                    for _seq, sid, op in changes:
-                        latest[sid] = op
-                    if max_sources is not None and len(latest) > max_sources:
-                        return
-                    added = [sid for sid, op in latest.items() if op == "add"]
-                    removed = [sid for sid, op in latest.items() if op != "add"]
-                    started = time.perf_counter()
-                    applied = 0
-                    for start in range(0, len(added), APPLY_CHUNK):
-                        ids = added[start : start + APPLY_CHUNK]
-                        fresh = await store.indexed_sources(session, ids)
-                        found = {s.source_id for s in fresh}
-                        gone = [sid for sid in ids if sid not in found]  # added, then removed
-                        await self._apply(fresh, gone)
-                        applied += len(fresh)
-                        self._dirty = True
-                    if removed:
-                        await self._apply([], removed)
-                        self._dirty = True
+                    await self._follow(session, max_sources)
             except SQLAlchemyError as exc:
                 raise StoreError(f"database: {store.db_reason(exc)}") from exc
-            self._seq = changes[-1][0]
+        self._maybe_save()
+
+    async def _follow(self, session: AsyncSession, max_sources: int | None) -> None:
+        """Apply logged changes not applied yet, then move the floor `_seq` up.
+
+        On PostgreSQL sequence numbers are taken before commit, so change 10 can commit
+        after change 11: everything above the floor is read again and what was applied is
+        skipped. A missing number (a rolled-back write, or one not committed yet) holds
+        the floor for GAP_SECONDS, then counts as void. Applying is idempotent: an add
+        reads the source as the database has it now.
+        """
+        changes = [
+            c for c in await store.changes_since(session, self._seq) if c[0] not in self._above
+        ]
+        if changes:
+            latest: dict[str, str] = {}
+            for _seq, sid, op in changes:
+                latest[sid] = op
+            if max_sources is not None and len(latest) > max_sources:
+                return
+            added = [sid for sid, op in latest.items() if op == "add"]
+            removed = [sid for sid, op in latest.items() if op != "add"]
+            started = time.perf_counter()
+            applied = 0
+            for start in range(0, len(added), APPLY_CHUNK):
+                ids = added[start : start + APPLY_CHUNK]
+                fresh = await store.indexed_sources(session, ids)
+                found = {s.source_id for s in fresh}
+                gone = [sid for sid in ids if sid not in found]  # added, then removed
+                await self._apply(fresh, gone)
+                applied += len(fresh)
+                self._dirty = True
+            if removed:
+                await self._apply([], removed)
+                self._dirty = True
+            self._above.update(c[0] for c in changes)
             log.info(
                 "index: applied %d change(s) up to #%d (%d added, %d removed) in %.0f ms",
                 len(changes),
-                self._seq,
+                changes[-1][0],
                 applied,
                 len(latest) - applied,
                 (time.perf_counter() - started) * 1000,
             )
-        self._maybe_save()
+        self._raise_floor()
+
+    def _raise_floor(self) -> None:
+        now = time.monotonic()
+        top = max(self._above, default=self._seq)
+        while self._seq < top:
+            nxt = self._seq + 1
+            if nxt in self._above:
+                self._above.discard(nxt)
+            elif now - self._gaps.setdefault(nxt, now) < GAP_SECONDS:
+                return
+            self._gaps.pop(nxt, None)
+            self._seq = nxt
 
     async def _first_load(self, session: AsyncSession) -> None:
         """The saved index if it is of this database, else a build from the passages table."""
@@ -384,6 +423,9 @@ class Library:
                 time.perf_counter() - started,
             )
             return
+        # Fresh engines and metadata: a build that failed half-way leaves nothing behind.
+        self.index, self.articles, self.titles = (self._searcher() for _ in INDEX_NAMES)
+        self._meta = {}
         async for chunk in store.stream_indexed_sources(session):
             await self._apply(chunk, ())
         self._seq, self._loaded, self._dirty = seq, True, True
@@ -411,9 +453,11 @@ class Library:
             return None
         stamp = loaded[0][1]
         saved_seq = stamp.get("seq")
+        database = await store.database_id(session)
         ok = (
             all(other == stamp for _, other in loaded)
-            and stamp.get("database") == await store.database_id(session)
+            and database is not None
+            and stamp.get("database") == database
             and isinstance(saved_seq, int)
             and saved_seq <= seq
         )
@@ -437,8 +481,11 @@ class Library:
                     return False
                 async with self.sessions() as session:
                     last = await store.change_at(session, self._seq) if self._seq else None
+                    database = await store.database_id(session)
+                    if database is None:
+                        return False  # not a migrated briefbot database: nothing to stamp
                     stamp = {
-                        "database": await store.database_id(session),
+                        "database": database,
                         "seq": self._seq,
                         "last": list(last) if last else None,
                     }
@@ -488,7 +535,12 @@ class Library:
         The indexes change in a worker thread; the filters' metadata here, on the event
         loop, which is the only reader of it (no copy of it per change).
         """
-        await asyncio.to_thread(self._apply_indexes, sources, removed)
+        work = asyncio.ensure_future(asyncio.to_thread(self._apply_indexes, sources, removed))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await work  # the thread cannot be stopped: hold the sync lock until it is done
+            raise
         for sid in removed:
             self._meta.pop(sid, None)
         self._meta.update((s.source_id, _meta(s)) for s in sources)

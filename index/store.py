@@ -266,9 +266,10 @@ async def last_change(session: AsyncSession) -> int:
     return (await session.scalar(select(func.max(ChangeRow.seq)))) or 0
 
 
-async def database_id(session: AsyncSession) -> str:
+async def database_id(session: AsyncSession) -> str | None:
     """The id migration 0003 gave this database (a copy made by backup keeps it)."""
-    return (await session.get(MetaRow, "database_id")).value  # type: ignore[union-attr]
+    row = await session.get(MetaRow, "database_id")
+    return row.value if row is not None else None
 
 
 async def change_at(session: AsyncSession, seq: int) -> tuple[str, str] | None:

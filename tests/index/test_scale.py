@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from index import library as library_module
+from index import store
 from index.bm25 import PassageIndex
+from index.errors import BriefbotError
 from index.library import Library
 from index.searcher import Searcher
 from index.settings import IndexSettings, Settings
+from index.tokenize import tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "corpus"
@@ -220,3 +224,89 @@ async def test_another_engine_fits_the_searcher_seam(tmp_path: Path):
     assert "Witkoff" in answer.hits[0].text
     assert CountingSearcher.searches > 0
     assert not (tmp_path / "b.db.index").exists()
+
+
+def _source(sid: str, text: str) -> store.NewSource:
+    row = {
+        "id": sid,
+        "ref": f"{sid}.txt",
+        "kind": "file",
+        "guild": None,
+        "title": None,
+        "url": None,
+        "publisher": None,
+        "author": None,
+        "published": None,
+        "content_hash": sid,
+        "etag": None,
+        "last_modified": None,
+        "feed_id": None,
+        "added_at": store.utcnow(),
+        "updated_at": store.utcnow(),
+        "added_by": None,
+    }
+    return store.NewSource(row, [(text, " ".join(tokenize(text)))], [])
+
+
+async def test_a_change_that_commits_after_a_later_one_is_still_applied(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Change numbers are taken before commit: #n may commit after #n+1 (PostgreSQL).
+
+    The reader must apply #n once it commits, although it already saw #n+1; a number
+    that never commits (rolled back) stops holding the floor after GAP_SECONDS.
+    SQLite has one writer at a time, so its numbers commit in order: PostgreSQL only.
+    """
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite writers are serialised: changes commit in number order")
+    settings = Settings(database_url=db_url, index=IndexSettings(path=""))
+    async with (
+        await Library.open(settings) as reader,
+        await Library.open(settings) as writer,
+    ):
+        await writer.ingest([str(CORPUS)])
+        await reader.sync()
+        slow = writer.sessions()
+        await slow.begin()
+        await store.write_sources(slow, [_source("slowsource01", GDANSK)], [])  # takes #n
+        fast = writer.sessions()
+        async with fast.begin():  # takes #n+1 and commits first
+            await store.write_sources(
+                fast, [_source("fastsource01", "Oslo ferry talks " + FILLER)], []
+            )
+        await fast.close()
+        await reader.sync()
+        assert "fastsource01" in reader.index.source_ids()
+        assert "slowsource01" not in reader.index.source_ids()
+        await slow.commit()
+        await slow.close()
+        await reader.sync()
+        assert "slowsource01" in reader.index.source_ids()
+        answer = await reader.ask("who led the Gdansk ferry talks", k=1)
+        assert "Echo Foxtrot" in answer.hits[0].text
+
+        # A number that never commits: the floor waits GAP_SECONDS, then moves past it.
+        doomed = writer.sessions()
+        await doomed.begin()
+        await store.write_sources(doomed, [_source("doomedsrc001", "Riga talks " + FILLER)], [])
+        await doomed.rollback()
+        await doomed.close()
+        await writer.ingest_bytes(("Tallinn talks\n\n" + FILLER).encode(), name="tallinn.txt")
+        await reader.sync()
+        floor = reader._seq
+        monkeypatch.setattr(library_module, "GAP_SECONDS", 0.0)
+        await reader.sync()
+        assert reader._seq > floor and not reader._gaps
+
+
+async def test_a_worker_that_dies_fails_one_source_and_the_next_gets_a_new_pool(tmp_path: Path):
+    """A worker killed mid-extraction (say, out of memory) is one failed source, not a
+    broken ingest: the pool is replaced."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    async with await Library.open(Settings(database_url=url)) as lib:
+        lib._pool_for(1)
+        with pytest.raises(BriefbotError, match="worker process died"):
+            await lib._cpu(os._exit, 3)
+        assert await lib._cpu(len, [1, 2, 3]) == 3
+        report = await lib.ingest([str(CORPUS)], workers=2)
+        assert report.added and not report.failed
