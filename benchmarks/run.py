@@ -103,6 +103,7 @@ class Pools:
     sentences: list[str]
     titles: list[str]
     questions: list[str]
+    scifact: bool  # False: SciFact was not found, the pool is the repository's text only
 
 
 def load_pools() -> Pools:
@@ -110,12 +111,20 @@ def load_pools() -> Pools:
     sentences: list[str] = []
     titles: list[str] = []
     texts: list[str] = []
-    with (scifact / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            doc = json.loads(line)
-            texts.append(doc["text"])
-            if doc["title"]:
-                titles.append(doc["title"])
+    questions: list[str] = []
+    if (scifact / "corpus.jsonl").exists():
+        with (scifact / "corpus.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                doc = json.loads(line)
+                texts.append(doc["text"])
+                if doc["title"]:
+                    titles.append(doc["title"])
+        questions = [
+            json.loads(line)["text"]
+            for line in (scifact / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+    else:  # a smaller pool, still real text: the repository's own articles
+        log.warning("SciFact not found under %s: sentences from the repository only", scifact)
     articles = ROOT / "tests" / "fixtures" / "qa" / "articles.jsonl"
     for line in articles.read_text(encoding="utf-8").splitlines():
         doc = json.loads(line)
@@ -127,13 +136,9 @@ def load_pools() -> Pools:
         for sentence in _SENTENCE.split(" ".join(text.split())):
             if 5 <= len(sentence.split()) <= 60:
                 sentences.append(sentence)
-    questions = [
-        json.loads(line)["text"]
-        for line in (scifact / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
     dev = ROOT / "tests" / "fixtures" / "qa" / "dev.jsonl"
     questions += [json.loads(line)["q"] for line in dev.read_text(encoding="utf-8").splitlines()]
-    return Pools(sentences, titles, questions + titles[:500])
+    return Pools(sentences, titles, questions + titles[:500], scifact.exists())
 
 
 def make_questions(pools: Pools, n: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -708,6 +713,8 @@ async def main() -> None:
     today = datetime.now(UTC).date().isoformat()
     report.add(f"# briefbot scale benchmark, {today}\n")
     report.add(f"`python -m benchmarks.run --sizes {args.sizes}` on one core of this machine.\n")
+    if not pools.scifact:
+        report.add("SciFact was not found: sentences and questions from the repository only.\n")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="briefbot-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
