@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -344,6 +345,19 @@ async def sources_refresh(ctx: Context, source_id: str | None) -> int:
     async with await open_library(ctx) as library:
         report = await library.refresh(source_id)
     return print_report(report)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@run_async
+async def backup(ctx: Context, path: Path) -> int:
+    """Copy the live SQLite database to PATH, consistently (VACUUM INTO)."""
+    async with await open_library(ctx) as library:
+        sources, passages = await library.backup(path)
+    size = path.stat().st_size / 1_000_000
+    click.echo(f"backed up {sources} sources, {passages} passages to {path} ({size:.1f} MB)")
+    return 0
 
 
 # --- eval ---------------------------------------------------------------------------

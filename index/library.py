@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -1183,6 +1184,19 @@ class Library:
             merged.setdefault(name_key(name), []).append((n, name))
         out = [(max(names)[1], sum(n for n, _ in names)) for names in merged.values()]
         return sorted(out, key=lambda item: (-item[1], name_key(item[0])))
+
+    async def backup(self, target: Path) -> tuple[int, int]:
+        """A consistent copy of the (live) SQLite database; (sources, passages) it holds."""
+        assert self._engine is not None
+        await store.backup(self._engine, target)
+        copy = store.create_engine(f"sqlite+aiosqlite:///{target}")
+        try:
+            async with store.sessionmaker(copy)() as session:
+                sources = await session.scalar(select(func.count()).select_from(store.SourceRow))
+                passages = await session.scalar(select(func.count()).select_from(store.PassageRow))
+        finally:
+            await copy.dispose()
+        return int(sources or 0), int(passages or 0)
 
     async def counts(self, guild: str | None = None) -> tuple[int, int, int]:
         """(sources, passages, feeds) a guild sees."""

@@ -8,6 +8,7 @@ open one short session per command or job.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -215,6 +216,35 @@ async def migrate(engine: AsyncEngine) -> None:
             await conn.run_sync(_upgrade)
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"database {engine.url.render_as_string()}: {db_reason(exc)}") from exc
+
+
+async def backup(engine: AsyncEngine, target: Path) -> None:
+    """A consistent copy of a live SQLite database at `target` (VACUUM INTO).
+
+    VACUUM INTO reads inside one transaction, so writers carry on and the copy holds
+    exactly what had committed when it started; it is also compacted. PostgreSQL has
+    pg_dump for this.
+    """
+    if engine.dialect.name != "sqlite":
+        raise StoreError(
+            f"backup copies SQLite databases; for {engine.dialect.name} use its own tools "
+            "(pg_dump -Fc, see the README)"
+        )
+    if _is_memory(engine):
+        raise StoreError("backup: the database is in memory, there is nothing to copy")
+    if target.exists():
+        raise StoreError(f"backup: {target} already exists; give a new file name")
+    if not target.parent.is_dir():
+        raise StoreError(f"backup: folder {target.parent} does not exist")
+    try:
+        async with engine.connect() as conn:
+            # On the driver's own connection: ours would BEGIN first, and VACUUM cannot
+            # run inside a transaction.
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        target.unlink(missing_ok=True)
+        raise StoreError(f"backup to {target}: {db_reason(exc)}") from exc
 
 
 def db_reason(exc: BaseException) -> str:

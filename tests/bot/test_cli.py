@@ -400,3 +400,39 @@ def test_ingest_with_workers_stores_what_one_process_stores(tmp_path: Path):
     assert outputs[0] == outputs[1]
     assert outputs[0][0] == "7 added, 0 unchanged, 1 failed"
     assert "broken.pdf" in outputs[0][1]
+
+
+def test_backup_copies_a_live_database_consistently(cli: Briefbot, tmp_path: Path):
+    """A backup taken while another connection holds an uncommitted write holds what had
+    committed, passes integrity_check and answers like the original."""
+    import sqlite3
+
+    assert cli("ingest", CORPUS).returncode == 0
+    db_file = Path(cli.env["BRIEFBOT_DATABASE_URL"].split("///", 1)[1])
+    writer = sqlite3.connect(db_file, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a writer mid-transaction
+    writer.execute("UPDATE sources SET title = 'uncommitted title'")
+    try:
+        target = tmp_path / "copy.db"
+        result = cli("backup", str(target))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("backed up 1 sources, 9 passages to ")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert copy.execute("SELECT title FROM sources").fetchone() == (TITLE,)
+    copy.close()
+    answer = Briefbot(f"sqlite+aiosqlite:///{target}")("ask", MIAMI, "--json")
+    assert "Witkoff" in json.loads(answer.stdout)["results"][0]["text"]
+    again = cli("backup", str(target))
+    assert_one_error_line(again, "already exists")
+
+
+def test_backup_of_postgres_points_to_pg_dump(tmp_path: Path):
+    url = os.environ.get("BRIEFBOT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("BRIEFBOT_TEST_POSTGRES_URL is not set")
+    result = Briefbot(url)("backup", str(tmp_path / "x.db"))
+    assert_one_error_line(result, "pg_dump")
