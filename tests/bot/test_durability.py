@@ -90,3 +90,32 @@ def test_kill_9_mid_ingest_leaves_no_partial_source(tmp_path: Path):
     out, err = done.communicate(timeout=300)
     assert done.returncode == 0, err.decode()
     assert check(db) == 4000
+
+
+def test_readers_never_see_locked_or_partial_data_while_a_writer_ingests(tmp_path: Path):
+    """8 reader processes ask for 8 s while another process ingests: no "database is
+    locked", no error, and every answer's passages exist (no half-written source)."""
+    data = tmp_path / "big.jsonl"
+    corpus(data, 3000)
+    db = tmp_path / "briefbot.db"
+    seed = briefbot(db, "ingest", str(ARTICLES))
+    assert seed.wait(timeout=120) == 0
+    script = tmp_path / "questions.jsonl"
+    questions = ["who attended the talks", "ceasefire timetable"] * 400
+    script.write_text(
+        "".join(json.dumps({"id": str(i), "question": q}) + "\n" for i, q in enumerate(questions))
+    )
+    writer = briefbot(db, "ingest", str(data))
+    readers = [briefbot(db, "ask", "--batch", str(script), "-k", "3") for _ in range(8)]
+    time.sleep(8)
+    for reader in readers:
+        if reader.poll() is None:
+            reader.send_signal(signal.SIGTERM)
+    outputs = [reader.communicate(timeout=60) for reader in readers]
+    _, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err.decode()
+    for _, reader_err in outputs:
+        text = reader_err.decode()
+        assert "locked" not in text and "Traceback" not in text, text[-2000:]
+    assert all(out for out, _ in outputs), "a reader answered nothing"
+    assert check(db) == 3000 + len(ARTICLES.read_text().splitlines())
