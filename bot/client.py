@@ -191,6 +191,28 @@ def is_admin(interaction: discord.Interaction, admin_role: str) -> bool:
     return any(str(role.id) == admin_role or role.name == admin_role for role in member.roles)
 
 
+class RedactingFormatter(logging.Formatter):
+    """Wraps a handler's formatter so a secret never reaches the log, tracebacks included."""
+
+    def __init__(self, inner: logging.Formatter, secret: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secret = secret
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.inner.format(record).replace(self.secret, "[redacted token]")
+
+
+def redact_logs(secret: str) -> None:
+    """Every handler of the root logger hides `secret` from here on."""
+    if not secret:
+        return
+    for handler in logging.getLogger().handlers:
+        inner = handler.formatter or logging.Formatter()
+        if not isinstance(inner, RedactingFormatter):
+            handler.setFormatter(RedactingFormatter(inner, secret))
+
+
 async def run_bot(config: Config) -> None:
     """`briefbot run`: open the library, connect, serve until SIGINT/SIGTERM."""
     settings = config.discord
@@ -198,6 +220,7 @@ async def run_bot(config: Config) -> None:
         raise ConfigError(
             "no Discord bot token: set BRIEFBOT_DISCORD_TOKEN or [discord] token in the config"
         )
+    redact_logs(settings.token)
     apply_endpoints(settings)
     # Answers run beside ingestion threads: hand the GIL over every 1 ms, not 5 ms, so a
     # question waits less behind CPU-bound indexing.

@@ -118,3 +118,32 @@ def test_bad_shard_and_index_settings_are_named(tmp_path: Path, toml: str, messa
     path.write_text(toml)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(str(path))
+
+
+def test_the_token_never_reaches_the_log() -> None:
+    """Messages, arguments and tracebacks that hold the token are logged without it."""
+    import io
+    import logging
+
+    from bot.client import redact_logs
+
+    token = "MTIz.secret-token.value"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        redact_logs(token)
+        redact_logs(token)  # idempotent
+        log = logging.getLogger("briefbot.test")
+        log.warning("connecting with %s", token)
+        try:
+            raise RuntimeError(f"bad header Authorization: Bot {token}")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        root.removeHandler(handler)
+    text = stream.getvalue()
+    assert token not in text
+    assert text.count("[redacted token]") == 2 and "RuntimeError" in text

@@ -777,3 +777,8 @@ async def test_run_without_a_token_says_how_to_set_one(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: no Discord bot token")
     assert "BRIEFBOT_DISCORD_TOKEN" in result.stderr
+
+
+async def test_the_bot_log_never_holds_the_token(harness: Harness) -> None:
+    """After every test above, the bot's whole log is free of its token."""
+    assert harness.fake.token not in harness.bot_log()
