@@ -745,13 +745,21 @@ def _struct_date(value: Any) -> date | None:
         return None
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 def parse_feed(body: bytes, *, url: str) -> Feed:
     """Entries of an RSS/Atom feed with absolute links; never lets feedparser fetch."""
     import feedparser
 
     # content-location is the base for relative links; the type stops a "no Content-type" bozo
     headers = {"content-location": url, "content-type": "application/xml"}
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except (ValueError, LookupError, TypeError) as exc:  # e.g. a mangled encoding name
+        raise ExtractError(f"{url}: not a valid RSS/Atom feed ({_one_line(exc)})") from exc
     entries: list[FeedEntry] = []
     seen: set[str] = set()
     for entry in parsed.entries:
@@ -770,12 +778,15 @@ def parse_feed(body: bytes, *, url: str) -> Feed:
         )
         entries.append(FeedEntry(link=link, title=title, published=published, summary=summary))
     if parsed.bozo and not entries:
-        reason = parsed.get("bozo_exception") or "no entries"
-        raise ExtractError(f"{url}: not a valid RSS/Atom feed ({reason})")
+        reason = parsed.get("bozo_exception")
+        why = _one_line(reason) if isinstance(reason, BaseException) else "no entries"
+        raise ExtractError(f"{url}: not a valid RSS/Atom feed ({why})")
     if not parsed.get("version") and not entries:
         raise ExtractError(f"{url}: not a valid RSS/Atom feed (no feed element)")
     if parsed.bozo:
-        log.warning("%s: feed is malformed (%s); using its entries", url, parsed.bozo_exception)
+        log.warning(
+            "%s: feed is malformed (%s); using its entries", url, _one_line(parsed.bozo_exception)
+        )
     feed_title = _html_to_plain(parsed.feed.get("title") or "") or None
     return Feed(url=url, title=feed_title, entries=tuple(entries))
 
