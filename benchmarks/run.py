@@ -220,6 +220,12 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
 
 
+def latency_row(name: str, values: list[float], *, worst: bool = False) -> list[str]:
+    """[name, n, p50, p95, p99 (or max)] in ms: one table row per measured series."""
+    last = max(values) if worst else pct(values, 99)
+    return [name, str(len(values)), ms(pct(values, 50)), ms(pct(values, 95)), ms(last)]
+
+
 @dataclass
 class Report:
     lines: list[str] = field(default_factory=list)
@@ -469,24 +475,10 @@ async def bench_size(
     report.series.setdefault("briefbot index", {})[n_passages] = pct(every, 95)
     report.series.setdefault("briefbot ask (full answer)", {})[n_passages] = pct(ask_times, 95)
     rows = [
-        [
-            f"briefbot index, {kind}",
-            str(len(values)),
-            ms(pct(values, 50)),
-            ms(pct(values, 95)),
-            ms(pct(values, 99)),
-        ]
+        latency_row(f"briefbot index, {kind}", values)
         for kind, values in (*index_times.items(), ("all", every))
     ]
-    rows.append(
-        [
-            "briefbot ask, full answer",
-            str(len(ask_times)),
-            ms(pct(ask_times, 50)),
-            ms(pct(ask_times, 95)),
-            ms(pct(ask_times, 99)),
-        ]
-    )
+    rows.append(latency_row("briefbot ask, full answer", ask_times))
     report.add(f"### Query latency at {n_passages:,} passages, top {K}, ms\n")
     report.table(["engine", "queries", "p50", "p95", "p99"], rows + peer_rows)
     for line in checks:
@@ -496,27 +488,11 @@ async def bench_size(
     report.table(
         ["measure", "n", "p50 ms", "p95 ms", "max ms"],
         [
-            [
-                "one article stored by another connection → searchable (sync)",
-                str(len(adds)),
-                ms(pct(adds, 50)),
-                ms(pct(adds, 95)),
-                ms(max(adds)),
-            ],
-            [
-                "ask while idle",
-                str(len(during[0])),
-                ms(pct(during[0], 50)),
-                ms(pct(during[0], 95)),
-                ms(max(during[0])),
-            ],
-            [
-                "ask while this process ingests 2,000 articles",
-                str(len(during[1])),
-                ms(pct(during[1], 50)),
-                ms(pct(during[1], 95)),
-                ms(max(during[1])),
-            ],
+            latency_row(
+                "one article stored by another connection → searchable (sync)", adds, worst=True
+            ),
+            latency_row("ask while idle", during[0], worst=True),
+            latency_row("ask while this process ingests 2,000 articles", during[1], worst=True),
         ],
     )
     report.add(
@@ -607,14 +583,11 @@ def bench_peers(
             break
     report.series.setdefault("rank-bm25", {})[n_passages] = pct(times, 95)
     out.append(
-        [
+        latency_row(
             f"rank-bm25 BM25Okapi (peer; build {build:.0f} s; "
             f"{pct(times, 50) / ours_p50:,.0f}× our index p50)",
-            str(len(times)),
-            ms(pct(times, 50)),
-            ms(pct(times, 95)),
-            ms(pct(times, 99)),
-        ]
+            times,
+        )
     )
     if pct(times, 50) < RANK_BM25_LIMIT_S:
         checks.append(score_check(db, oracle, pids, term_lists[:20]))
@@ -639,14 +612,11 @@ def bench_peers(
         times.append(time.perf_counter() - started)
     report.series.setdefault("bm25s (numpy)", {})[n_passages] = pct(times, 95)
     out.append(
-        [
+        latency_row(
             f"bm25s 0.3 numpy, retrieve (peer; build {build:.0f} s; "
             f"{pct(times, 50) / ours_p50:,.1f}× our index p50)",
-            str(len(times)),
-            ms(pct(times, 50)),
-            ms(pct(times, 95)),
-            ms(pct(times, 99)),
-        ]
+            times,
+        )
     )
     return out, checks
 

@@ -848,7 +848,7 @@ class PassageIndex:
             sel = np.flatnonzero(scores >= kth)
             pids, scores, src = pids[sel], scores[sel], src[sel]
         order = np.lexsort((pids, -scores))[:k]
-        names = self._source_names(snap)
+        names = self._code_names  # codes are never reused: one map serves every snapshot
         return [
             (pid, score, names[c])
             for pid, score, c in zip(
@@ -881,14 +881,8 @@ class PassageIndex:
                 continue
             rows = rows[_visible(seg.part[rows], code)]
             found.update(seg.src[rows].tolist())
-        names = self._source_names(snap)
+        names = self._code_names  # codes are never reused: one map serves every snapshot
         return {names[c] for c in found if c in names}
-
-    def _source_names(self, snap: _Snapshot) -> Mapping[int, str]:
-        """Source code → source id: codes are never reused, so one map serves every
-        snapshot; it only grows (by the writer, under the lock) as sources are added."""
-        del snap
-        return self._code_names
 
     def scores(self, terms: Sequence[tuple[str, float]], guild: str | None) -> dict[int, float]:
         """Every visible passage's score, zeros included: O(N), for tests and evaluation."""
