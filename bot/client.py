@@ -15,6 +15,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import aiohttp
 import discord
@@ -30,6 +31,7 @@ from index.errors import BriefbotError
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.info")
+TOKEN_SECONDS = 14 * 60  # interaction tokens live 15 min: older ones cannot be answered
 
 
 def package_version() -> str:
@@ -75,10 +77,16 @@ class Briefbot(commands.AutoShardedBot):
         self.library = library
         self.settings = settings
         self.answers = AnswerCache(settings.button_seconds)
-        self.cooldowns = Cooldowns(settings.cooldown_asks, settings.cooldown_seconds)
+        self.cooldowns = Cooldowns(
+            settings.cooldown_asks,
+            settings.cooldown_seconds,
+            guild_rate=settings.guild_cooldown_asks,
+            guild_per=settings.guild_cooldown_seconds,
+        )
         self.started = datetime.now(UTC)
         self.version = package_version()
         self._watcher: asyncio.Task[None] | None = None
+        self._resuming: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         # Load the index before connecting, so the first question is answered at full speed.
@@ -89,6 +97,41 @@ class Briefbot(commands.AutoShardedBot):
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         self.tree.on_error = self.on_app_command_error
         await self.sync_commands()
+        # Work a previous process left unfinished: answers owed (their interaction tokens
+        # outlive the process by up to 15 min) and refreshes started.
+        self._resuming = asyncio.create_task(self.resume(), name="resume-jobs")
+
+    async def resume(self) -> None:
+        for name, cog in list(self.cogs.items()):
+            resume = getattr(cog, "resume", None)
+            if resume is None:
+                continue
+            try:
+                await resume()
+            except Exception:
+                log.exception("resuming %s's unfinished work failed", name)
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard a guild (or, for None, DMs) is on."""
+        ids, count = self.settings.shard_ids, self.settings.shard_count
+        if not ids or not count:
+            return True
+        return ((guild_id or 0) >> 22) % count in ids
+
+    async def begin_job(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Library.begin_job that never fails the command: False if it was not recorded."""
+        try:
+            await self.library.begin_job(key, kind, payload)
+            return True
+        except Exception as exc:  # the journal is a safety net: never fail the command
+            log.warning("could not record %s (it will not survive a restart): %s", key, exc)
+            return False
+
+    async def end_job(self, key: str) -> None:
+        try:
+            await self.library.end_job(key)
+        except Exception as exc:
+            log.warning("could not mark %s done (a restart may redo it): %s", key, exc)
 
     async def sync_commands(self) -> None:
         """Global sync, or instant per-guild sync for the guilds in `dev_guilds`."""
@@ -119,10 +162,11 @@ class Briefbot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self.answers.close()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        for task in (self._watcher, self._resuming):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await super().close()
 
     async def check_admin(self, interaction: discord.Interaction) -> bool:

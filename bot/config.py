@@ -6,6 +6,7 @@ built-in default. Unknown keys are errors, so a typo never silently does nothing
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -14,6 +15,7 @@ from typing import Any
 
 from index.errors import BriefbotError
 from index.settings import (
+    ExtractSettings,
     FetchSettings,
     IndexSettings,
     PassageSettings,
@@ -45,6 +47,8 @@ class DiscordSettings:
     pages: int = 5  # pages of results an answer keeps for the ◀ ▶ buttons
     cooldown_asks: int = 5  # asks a user may make per cooldown_seconds
     cooldown_seconds: float = 60.0
+    guild_cooldown_asks: int = 60  # asks a whole guild may make per guild_cooldown_seconds
+    guild_cooldown_seconds: float = 60.0
     button_seconds: float = 600.0  # answer buttons stop working after this
     shard_count: int = 0  # 0: as many shards as Discord recommends, all in this process
     shard_ids: tuple[int, ...] = ()  # the shards this process runs (needs shard_count)
@@ -122,6 +126,7 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     sections = {
         "fetch": FetchSettings,
+        "extract": ExtractSettings,
         "passages": PassageSettings,
         "search": SearchSettings,
         "index": IndexSettings,
@@ -151,12 +156,19 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
     index: IndexSettings = parsed["index"]
     if index.save_interval < 0 or index.poll_interval <= 0:
         raise ConfigError(f"{origin}: [index] needs save_interval >= 0 and poll_interval > 0")
+    _check_extract(parsed["extract"], origin)
     passages: PassageSettings = parsed["passages"]
     if not 1 <= passages.min_words <= passages.max_words:
         raise ConfigError(f"{origin}: [passages] needs 1 <= min_words <= max_words")
     discord = _discord_env(parsed.pop("discord"))
     _check_discord(discord, origin)
     return Config(Settings(database_url=url, **parsed), discord)
+
+
+def _check_extract(limits: ExtractSettings, origin: str) -> None:
+    for key in ExtractSettings.__dataclass_fields__:
+        if getattr(limits, key) <= 0:
+            raise ConfigError(f"{origin}: [extract] {key} must be more than 0")
 
 
 def _discord_env(discord: DiscordSettings) -> DiscordSettings:
@@ -221,6 +233,21 @@ def _check_discord(discord: DiscordSettings, origin: str) -> None:
         raise ConfigError(
             f"{origin}: [discord] cooldown_asks must be >= 1 and cooldown_seconds >= 0"
         )
+    if discord.guild_cooldown_asks < 1 or discord.guild_cooldown_seconds < 0:
+        raise ConfigError(
+            f"{origin}: [discord] guild_cooldown_asks must be >= 1 and guild_cooldown_seconds >= 0"
+        )
+    if discord.cooldown_seconds and discord.guild_cooldown_seconds:
+        # The most one user's window lets through within one guild window: the guild's
+        # budget must hold more, or a single user could lock the rest of a server out.
+        windows = math.ceil(discord.guild_cooldown_seconds / discord.cooldown_seconds)
+        one_user = discord.cooldown_asks * windows
+        if discord.guild_cooldown_asks <= one_user:
+            raise ConfigError(
+                f"{origin}: [discord] guild_cooldown_asks must be more than one user may ask "
+                f"in guild_cooldown_seconds ({one_user}), or one user could use up the server's "
+                "budget"
+            )
     if not 1 <= discord.button_seconds <= MAX_BUTTON_SECONDS:
         raise ConfigError(
             f"{origin}: [discord] button_seconds must be 1 to {MAX_BUTTON_SECONDS:.0f} "

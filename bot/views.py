@@ -13,10 +13,10 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 NONE = discord.AllowedMentions.none()
 MAX_ANSWERS = 2000  # answers kept for paging; the oldest go first
+MAX_COOLDOWN_KEYS = 100_000  # users (or guilds) with a recent ask that cooldowns keep
 
 
 @dataclass(slots=True)
@@ -101,28 +102,87 @@ class AnswerCache:
         self._entries.clear()
 
 
-class Cooldowns:
-    """Per-user sliding window: at most `rate` asks in `per` seconds."""
+class Window:
+    """Sliding window per key (a user or a guild): at most `rate` asks in `per` seconds.
 
-    def __init__(self, rate: int, per: float) -> None:
+    Only a key's last `rate` allowed asks are kept, and keys stay in the order of their
+    last ask, so idle keys are forgotten from the front at no cost per ask. Past
+    `capacity` busy keys the least recently seen one is forgotten early: memory stays
+    bounded under any load, at the price of that key's limit starting over.
+    """
+
+    def __init__(self, rate: int, per: float, capacity: int = MAX_COOLDOWN_KEYS) -> None:
         self.rate = rate
         self.per = per
-        self._hits: dict[int, list[float]] = {}
+        self.capacity = capacity
+        self._hits: OrderedDict[int, deque[float]] = OrderedDict()
 
-    def hit(self, user_id: int, now: float | None = None) -> float:
-        """Records an ask; returns 0 if allowed, else seconds until the next is."""
-        if self.per <= 0:
+    def __len__(self) -> int:
+        return len(self._hits)
+
+    def wait(self, key: int, now: float) -> float:
+        """0 if `key` may ask at `now`, else seconds until it may; records nothing."""
+        hits = self._hits.get(key)
+        if self.per <= 0 or hits is None or len(hits) < self.rate:
             return 0.0
+        return max(self.per - (now - hits[0]), 0.0)
+
+    def record(self, key: int, now: float) -> None:
+        """Counts an allowed ask against `key`."""
+        if self.per <= 0:
+            return
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque(maxlen=self.rate)
+        else:
+            self._hits.move_to_end(key)
+        hits.append(now)
+        while self._hits:
+            oldest = next(iter(self._hits.values()))
+            if now - oldest[-1] < self.per and len(self._hits) <= self.capacity:
+                break
+            self._hits.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """Why an ask was refused: whose limit it hit, and seconds until the next is allowed."""
+
+    scope: Literal["user", "guild"]
+    wait: float
+    rate: int
+    per: float
+
+
+class Cooldowns:
+    """Per-user and per-guild windows on /ask and mentions.
+
+    An ask counts against its guild only after the user's own window allowed it, and a
+    refused ask counts nowhere: a user flooding the bot spends at most their own
+    allowance of the guild's budget, so one user cannot lock the rest of a server out.
+    """
+
+    def __init__(
+        self, rate: int, per: float, *, guild_rate: int = 60, guild_per: float = 0.0
+    ) -> None:
+        self.users = Window(rate, per)
+        self.guilds = Window(guild_rate, guild_per)
+
+    def hit(
+        self, user_id: int, guild_id: int | None = None, now: float | None = None
+    ) -> Throttled | None:
+        """Records an ask if both windows allow it; else says which one refused it."""
         now = time.monotonic() if now is None else now
-        recent = [t for t in self._hits.get(user_id, []) if now - t < self.per]
-        if len(recent) >= self.rate:
-            self._hits[user_id] = recent
-            return self.per - (now - recent[0])
-        recent.append(now)
-        self._hits[user_id] = recent
-        if len(self._hits) > 10_000:  # forget idle users
-            self._hits = {u: ts for u, ts in self._hits.items() if now - ts[-1] < self.per}
-        return 0.0
+        wait = self.users.wait(user_id, now)
+        if wait:
+            return Throttled("user", wait, self.users.rate, self.users.per)
+        if guild_id is not None:  # DMs have only the user's window
+            wait = self.guilds.wait(guild_id, now)
+            if wait:
+                return Throttled("guild", wait, self.guilds.rate, self.guilds.per)
+            self.guilds.record(guild_id, now)
+        self.users.record(user_id, now)
+        return None
 
 
 class Rendered(discord.ui.View):

@@ -12,18 +12,26 @@ from index.errors import (
     UnsafeURLError,
 )
 from index.library import Library
-from index.settings import FetchSettings, PassageSettings, SearchSettings, Settings
-from index.types import Answer, FeedInfo, Hit, IngestReport, SourceInfo
+from index.settings import (
+    ExtractSettings,
+    FetchSettings,
+    PassageSettings,
+    SearchSettings,
+    Settings,
+)
+from index.types import Answer, FeedInfo, Hit, IngestReport, Job, SourceInfo
 
 __all__ = [
     "Answer",
     "BriefbotError",
     "ExtractError",
+    "ExtractSettings",
     "FeedInfo",
     "FetchError",
     "FetchSettings",
     "Hit",
     "IngestReport",
+    "Job",
     "Library",
     "PassageSettings",
     "SearchSettings",

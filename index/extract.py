@@ -6,6 +6,7 @@ network: trafilatura only gets bytes we already hold, feedparser only gets a byt
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import gzip
 import hashlib
@@ -23,14 +24,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from index.errors import ExtractError
+from index.settings import ExtractSettings
 from index.types import Document, Feed, FeedEntry
 
 log = logging.getLogger(__name__)
 
-MAX_GZIP_BYTES = 20 * 1024 * 1024  # decompressed; a gzip bomb must not fill memory
-MAX_HTML_BYTES = 5 * 1024 * 1024  # trafilatura costs ~1 s and ~55 MB per MB of HTML
-MAX_PDF_PAGES = 500
-MAX_PDF_TEXT = 2 * 1024 * 1024  # characters of extracted text
+LIMITS = ExtractSettings()  # the defaults, for callers that do not configure limits
 TITLE_MAX_WORDS = 40  # a longer first line is a paragraph, not a title
 RECURRING_MAX_WORDS = 40
 TEASER_MIN_WORDS = 6  # "Here's the thing …" is prose, not a teaser
@@ -426,8 +425,35 @@ def _charset_of(content_type: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+# Single-byte charsets decode any bytes, so declaring one proves nothing: pages that say
+# latin-1 and hold UTF-8 are common, and decoding them as declared is mojibake.
+_SINGLE_BYTE = re.compile(r"^(iso8859-\d+|latin-?\d|cp125\d|ascii)$")  # codecs.lookup names
+_DETECT_BYTES = 64 * 1024  # what the detector reads: enough to tell, cheap on big pages
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip()).name
+    except (LookupError, ValueError):
+        return None
+
+
+def _detected(body: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:_DETECT_BYTES]).best()
+    return _codec(best.encoding) if best is not None else None
+
+
 def _decode(body: bytes, charset: str | None = None) -> str:
-    """BOM, then the declared charset, then UTF-8, then cp1252 and latin-1 (never fails)."""
+    """Text of `body`, trusting the bytes over the declared charset (never fails).
+
+    BOM first; then UTF-8 when the bytes are valid UTF-8 and the declaration is a
+    single-byte charset or missing; then the declared charset if the bytes decode under
+    it; then the charset detected from the bytes; then cp1252 with replacements.
+    """
     for bom, enc in (
         (b"\xef\xbb\xbf", "utf-8"),
         (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -437,14 +463,30 @@ def _decode(body: bytes, charset: str | None = None) -> str:
     ):
         if body.startswith(bom):
             return body[len(bom) :].decode(enc, errors="replace")
-    candidates = [charset] if charset else []
-    candidates += ["utf-8", "cp1252"]
-    for enc in candidates:
+    declared = _codec(charset)
+    if declared is None or _SINGLE_BYTE.match(declared) or declared == "utf-8":
         try:
-            return body.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return body.decode("latin-1")
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if declared is not None and declared != "utf-8":
+        try:
+            return body.decode(declared)
+        except UnicodeDecodeError:
+            pass
+    guess = _detected(body) if not body.isascii() else None
+    if guess is not None:
+        try:
+            return body.decode(guess)
+        except UnicodeDecodeError:
+            pass
+    return body.decode(guess or "cp1252", errors="replace")
+
+
+def _sized_html(body: bytes, ref: str, limits: ExtractSettings, charset: str | None) -> str:
+    if len(body) > limits.max_html_bytes:
+        raise _too_big(ref, "HTML page", len(body), limits.max_html_bytes, "max_html_bytes")
+    return _decode_html(body, charset)
 
 
 def _decode_html(body: bytes, charset: str | None = None) -> str:
@@ -468,11 +510,19 @@ def _absolute_http(candidate: str | None, base: str | None) -> str | None:
     return resolved if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def extract_html(html: bytes | str, *, ref: str, url: str | None = None) -> Document:
+def _too_big(ref: str, what: str, size: int, limit: int, key: str) -> ExtractError:
+    return ExtractError(
+        f"{ref}: {what} is {size:,} bytes, more than the {limit:,} allowed ([extract] {key})"
+    )
+
+
+def extract_html(
+    html: bytes | str, *, ref: str, url: str | None = None, limits: ExtractSettings = LIMITS
+) -> Document:
     """Main text and metadata of an article page, via trafilatura (never its downloader)."""
     size = len(html) if isinstance(html, bytes) else len(html.encode("utf-8", "replace"))
-    if size > MAX_HTML_BYTES:
-        raise ExtractError(f"{ref}: HTML page is {size} bytes, more than {MAX_HTML_BYTES}")
+    if size > limits.max_html_bytes:
+        raise _too_big(ref, "HTML page", size, limits.max_html_bytes, "max_html_bytes")
     text_html = _decode_html(html) if isinstance(html, bytes) else html
     from trafilatura import bare_extraction  # slow import; only pages need it
 
@@ -484,8 +534,10 @@ def extract_html(html: bytes | str, *, ref: str, url: str | None = None) -> Docu
             include_comments=False,
             include_tables=False,
         )
+    except RecursionError as exc:
+        raise ExtractError(f"{ref}: could not parse HTML (nested too deeply)") from exc
     except Exception as exc:  # trafilatura/lxml raise many kinds on odd markup
-        raise ExtractError(f"{ref}: could not parse HTML ({exc})") from exc
+        raise ExtractError(f"{ref}: could not parse HTML ({_one_line(exc)})") from exc
     if result is None:
         raise ExtractError(f"{ref}: no article text found")
     body = _field(result, "text") or ""
@@ -555,8 +607,35 @@ def _reflow(lines: list[str], blank_separated: bool) -> list[str]:
     return paragraphs
 
 
-def extract_pdf(data: bytes, *, ref: str, url: str | None = None) -> Document:
+def extract_pdf(
+    data: bytes, *, ref: str, url: str | None = None, limits: ExtractSettings = LIMITS
+) -> Document:
     """Text of a PDF, paragraphs re-joined from hard-wrapped lines."""
+    from pypdf import apply_configuration
+
+    if len(data) > limits.max_pdf_bytes:
+        raise _too_big(ref, "PDF", len(data), limits.max_pdf_bytes, "max_pdf_bytes")
+    # pypdf's own limits, tightened: a stream inflates to at most max_decompressed_bytes.
+    cap = limits.max_decompressed_bytes
+    with apply_configuration(
+        maximum_declared_stream_length=cap,
+        array_based_stream_maximum_output_length=cap,
+        jbig2_maximum_output_length=cap,
+        lzw_maximum_output_length=cap,
+        run_length_maximum_output_length=cap,
+        zlib_maximum_output_length=cap,
+        brotli_maximum_output_length=cap,
+        image_maximum_buffer_size=cap,
+        stream_decoding_work_maximum_length=4 * cap,
+        # pypdf reads ~250k content-stream tokens a second; a text page has ~50k.
+        stream_parsing_work_maximum_count=500_000,
+        page_tree_maximum_entries=10 * limits.max_pdf_pages,
+        jbig2dec_binary=None,  # never run an external program on an upload
+    ):
+        return _extract_pdf(data, ref=ref, url=url, limits=limits)
+
+
+def _extract_pdf(data: bytes, *, ref: str, url: str | None, limits: ExtractSettings) -> Document:
     from pypdf import PdfReader
 
     try:
@@ -567,22 +646,36 @@ def extract_pdf(data: bytes, *, ref: str, url: str | None = None) -> Document:
         count = len(pages)
     except ExtractError:
         raise
+    except RecursionError as exc:
+        raise ExtractError(f"{ref}: unreadable PDF (objects nested too deeply)") from exc
     except Exception as exc:  # pypdf raises many kinds on broken files
-        raise ExtractError(f"{ref}: unreadable PDF ({exc})") from exc
+        raise ExtractError(f"{ref}: unreadable PDF ({_one_line(exc)})") from exc
+    if count > limits.max_pdf_pages:
+        raise ExtractError(
+            f"{ref}: PDF has {count:,} pages, more than the {limits.max_pdf_pages:,} allowed "
+            "([extract] max_pdf_pages)"
+        )
     texts: list[str] = []
     total = 0
-    for i in range(min(count, MAX_PDF_PAGES)):
+    unreadable: list[str] = []  # why pages were skipped
+    for i in range(count):
         try:
             page_text = pages[i].extract_text() or ""
-        except Exception as exc:
-            log.warning("%s: skipping page %d: %s", ref, i + 1, exc)
+        except MemoryError:
+            raise
+        except RecursionError:
+            unreadable.append(f"page {i + 1}: nested too deeply")
+            continue
+        except Exception as exc:  # includes pypdf's LimitReachedError: that page is skipped
+            log.warning("%s: skipping page %d: %s", ref, i + 1, _one_line(exc))
+            unreadable.append(f"page {i + 1}: {_one_line(exc)}")
             continue
         texts.append(page_text)
         total += len(page_text)
-        if total >= MAX_PDF_TEXT:
+        if total >= limits.max_text_chars:
             log.info("%s: stopping at page %d, text cap reached", ref, i + 1)
             break
-    text = "\n".join(texts)[:MAX_PDF_TEXT]
+    text = "\n".join(texts)[: limits.max_text_chars]
     lines = [
         ln
         for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -602,6 +695,9 @@ def extract_pdf(data: bytes, *, ref: str, url: str | None = None) -> Document:
     blank_separated = bool(re.search(r"\S[ \t]*\n[ \t]*\n[ \t]*\S", "\n".join(lines)))
     paragraphs = [p for p in _reflow(lines, blank_separated) if _keep_line(p, meta)]
     paragraphs = _drop_repeats_and_teasers(paragraphs, title)
+    if not paragraphs and unreadable:
+        more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+        raise ExtractError(f"{ref}: no text found in PDF; {unreadable[0]}{more}")
     if not paragraphs:
         raise ExtractError(f"{ref}: no text found in PDF (scanned images?)")
     return _document(ref=ref, url=url, title=title, paragraphs=paragraphs, meta=meta)
@@ -668,6 +764,9 @@ def iter_records(data: bytes, *, ref: str) -> Iterator[Document | ExtractError]:
         try:
             whole = json.loads(stripped)
             parsed = True
+        except RecursionError:
+            yield ExtractError(f"{ref}: invalid JSON (nested too deeply)")
+            return
         except json.JSONDecodeError as exc:
             if stripped[0] == "[":
                 yield ExtractError(f"{ref}: invalid JSON ({exc})")
@@ -685,6 +784,9 @@ def iter_records(data: bytes, *, ref: str) -> Iterator[Document | ExtractError]:
             continue
         try:
             obj = json.loads(line)
+        except RecursionError:
+            yield ExtractError(f"{ref}: line {n}: invalid JSON (nested too deeply)")
+            continue
         except json.JSONDecodeError as exc:
             yield ExtractError(f"{ref}: line {n}: invalid JSON ({exc.msg})")
             continue
@@ -733,6 +835,37 @@ def is_feed(body: bytes, content_type: str | None = None) -> bool:
     return False
 
 
+_ENTRY_END = re.compile(rb"</(?:\w+:)?(?:item|entry)\s*>", re.IGNORECASE)
+_CLOSERS = {"rss": b"</channel></rss>", "rdf:RDF": b"</rdf:RDF>"}
+
+
+def _first_entries(body: bytes, limit: int, url: str) -> bytes:
+    """The feed cut after its `limit`-th entry and closed again.
+
+    feedparser builds every entry before we could skip any, and a feed of 100k tiny
+    entries takes it ~10 s; the cut keeps that to the entries we use.
+    """
+    ends = _ENTRY_END.finditer(body)
+    last = None
+    for count, m in enumerate(ends, start=1):
+        if count == limit:
+            last = m
+        elif count > limit:
+            break
+    else:
+        return body
+    assert last is not None
+    log.warning(
+        "%s: feed has more than %d entries; reading the first %d ([extract] max_feed_entries)",
+        url,
+        limit,
+        limit,
+    )
+    root = _FEED_ROOT.match(_xml_head(body))
+    closer = _CLOSERS.get(root.group(1) or "", b"</feed>") if root else b""
+    return body[: last.end()] + closer
+
+
 def _html_to_plain(fragment: str) -> str:
     without_tags = re.sub(r"<[^>]*>", " ", fragment)
     return " ".join(html_lib.unescape(without_tags).split())
@@ -750,9 +883,16 @@ def _one_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else type(exc).__name__
 
 
-def parse_feed(body: bytes, *, url: str) -> Feed:
-    """Entries of an RSS/Atom feed with absolute links; never lets feedparser fetch."""
+def parse_feed(body: bytes, *, url: str, limits: ExtractSettings = LIMITS) -> Feed:
+    """Entries of an RSS/Atom feed with absolute links; never lets feedparser fetch.
+
+    Only the first `max_feed_entries` entries are kept: feeds list the newest first.
+    """
     import feedparser
+
+    if len(body) > limits.max_feed_bytes:
+        raise _too_big(url, "feed", len(body), limits.max_feed_bytes, "max_feed_bytes")
+    body = _first_entries(body, limits.max_feed_entries, url)
 
     # content-location is the base for relative links; the type stops a "no Content-type" bozo
     headers = {"content-location": url, "content-type": "application/xml"}
@@ -760,9 +900,11 @@ def parse_feed(body: bytes, *, url: str) -> Feed:
         parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
     except (ValueError, LookupError, TypeError) as exc:  # e.g. a mangled encoding name
         raise ExtractError(f"{url}: not a valid RSS/Atom feed ({_one_line(exc)})") from exc
+    except RecursionError as exc:
+        raise ExtractError(f"{url}: not a valid RSS/Atom feed (nested too deeply)") from exc
     entries: list[FeedEntry] = []
     seen: set[str] = set()
-    for entry in parsed.entries:
+    for entry in parsed.entries[: limits.max_feed_entries]:
         link = entry.get("link")
         if not link:
             links = [x.get("href") for x in entry.get("links", []) if x.get("href")]
@@ -809,14 +951,17 @@ def _looks_like_html(body: bytes) -> bool:
     return start.startswith(b"<") and bool(_HTML_TAG.search(start[:256]))
 
 
-def _gunzip(body: bytes, ref: str) -> bytes:
+def _gunzip(body: bytes, ref: str, limit: int) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as fh:
-            out = fh.read(MAX_GZIP_BYTES + 1)
+            out = fh.read(limit + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise ExtractError(f"{ref}: broken gzip data ({exc})") from exc
-    if len(out) > MAX_GZIP_BYTES:
-        raise ExtractError(f"{ref}: gzip data expands to more than {MAX_GZIP_BYTES} bytes")
+        raise ExtractError(f"{ref}: broken gzip data ({_one_line(exc)})") from exc
+    if len(out) > limit:
+        raise ExtractError(
+            f"{ref}: gzip data expands to more than the {limit:,} bytes allowed "
+            "([extract] max_decompressed_bytes)"
+        )
     return out
 
 
@@ -827,21 +972,34 @@ def extract_bytes(
     url: str | None = None,
     content_type: str | None = None,
     filename: str | None = None,
+    limits: ExtractSettings = LIMITS,
 ) -> Document:
-    """One article from raw bytes: the content decides the type, then the name and MIME type."""
+    """One article from raw bytes: the content decides the type, then the name and MIME type.
+
+    Each type's size limit is checked before its parser sees the bytes.
+    """
     name = (filename or (urlsplit(url).path if url else "")).lower()
     mime = (content_type or "").split(";")[0].strip().lower()
     if body[:2] == b"\x1f\x8b":
-        body = _gunzip(body, ref)
+        body = _gunzip(body, ref, limits.max_decompressed_bytes)
         name = name.removesuffix(".gz")
     if body.lstrip()[:5] == b"%PDF-":
-        return extract_pdf(body, ref=ref, url=url)
+        return extract_pdf(body, ref=ref, url=url, limits=limits)
     if is_feed(body, content_type):
         raise ExtractError(f"{ref}: is an RSS/Atom feed, not an article")
-    if _looks_like_html(body):
-        return extract_html(_decode_html(body, _charset_of(content_type)), ref=ref, url=url)
-    if name.endswith(".pdf") or mime == "application/pdf":
-        return extract_pdf(body, ref=ref, url=url)
+    charset = _charset_of(content_type)
+    html_named = name.endswith((".html", ".htm", ".xhtml")) or mime in (
+        "text/html",
+        "application/xhtml+xml",
+    )
+    pdf_named = name.endswith(".pdf") or mime == "application/pdf"
+    if _looks_like_html(body) or (html_named and not pdf_named):
+        html = _sized_html(body, ref, limits, charset)
+        return extract_html(html, ref=ref, url=url, limits=limits)
+    if pdf_named:
+        return extract_pdf(body, ref=ref, url=url, limits=limits)
+    if len(body) > limits.max_text_bytes:
+        raise _too_big(ref, "text", len(body), limits.max_text_bytes, "max_text_bytes")
     if name.endswith((".json", ".jsonl", ".ndjson")) or mime in (
         "application/json",
         "application/x-ndjson",
@@ -851,12 +1009,10 @@ def extract_bytes(
         if len(docs) != 1:
             raise ExtractError(f"{ref}: holds {len(docs)} records, expected one article")
         return docs[0]
-    if name.endswith((".html", ".htm", ".xhtml")) or mime in ("text/html", "application/xhtml+xml"):
-        return extract_html(_decode_html(body, _charset_of(content_type)), ref=ref, url=url)
     has_bom = body[:2] in (b"\xff\xfe", b"\xfe\xff")
     if b"\x00" in body[:8192] and not has_bom:
         raise ExtractError(f"{ref}: binary content, not a text document")
-    text = _decode(body, _charset_of(content_type))
+    text = _decode(body, charset)
     markdown = name.endswith((".md", ".markdown")) or mime in ("text/markdown", "text/x-markdown")
     return extract_text(text, ref=ref, url=url, markdown=markdown)
 

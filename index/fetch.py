@@ -32,9 +32,29 @@ DEFAULT_ACCEPT = (
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+BAD_LOCATION = "Invalid URL in location header"  # how httpx words an unparsable Location
 # Only encodings we can inflate with a bound on the output; we never ask for anything else.
 ACCEPT_ENCODING = "gzip, deflate"
 ALLOW_HINT = "(set [fetch] allow_private_networks to allow)"
+# What extraction reads: web pages, feeds, plain text, PDF and JSON records. Anything else
+# (images, archives, application/octet-stream) is refused before its body is read; a missing
+# Content-Type is let through, since the extractor goes by the bytes first.
+ACCEPTED_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "application/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/pdf",
+        "application/x-pdf",
+        "application/json",
+        "application/x-ndjson",
+        "application/jsonl",
+    }
+)
+ACCEPTED_TYPES_SHOWN = "HTML, XML/RSS/Atom, text, PDF or JSON"
 HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
 IPV4_LITERAL_CHARS = frozenset("0123456789abcdefx.")
 
@@ -75,6 +95,7 @@ NON_PUBLIC_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("3fff::/20"), "reserved (documentation)"),
 )
 NAT64 = _V6("64:ff9b::/96")
+NOT_AN_ADDRESS = "not an IP address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +157,7 @@ def _refusal_reason(ip: str) -> str | None:
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
-        return "not an IP address"
+        return NOT_AN_ADDRESS
     if isinstance(addr, ipaddress.IPv6Address):
         embedded = _embedded_v4(addr)
         if embedded is not None:
@@ -271,6 +292,12 @@ class Fetcher:
                     return NotModified(url=current)
                 if not 200 <= response.status_code < 300:
                     raise FetchError(f"{_where(url, current)}: HTTP {response.status_code}")
+                mime = _mime(response.headers.get("content-type"))
+                if mime and not _accepted_type(mime):
+                    raise FetchError(
+                        f"{_where(url, current)}: content type {_shown(mime)!r} is not fetched "
+                        f"(only {ACCEPTED_TYPES_SHOWN})"
+                    )
                 body = await self._read(response, _where(url, current))
                 return Fetched(
                     url=current,
@@ -288,12 +315,9 @@ class Fetcher:
         """Check scheme, port and every resolved address of url; resolve exactly once."""
         scheme, host, port = check_url(url)
         settings = self._settings
-        allowed_ports = {80, 443, *settings.allowed_ports}
-        if not settings.allow_private_networks and port not in allowed_ports:
-            raise UnsafeURLError(
-                f"refused {_shown(url)}: port {port} is not allowed "
-                "(add it to [fetch] allowed_ports)"
-            )
+        port_allowed = port in {80, 443, *settings.allowed_ports}
+        if not port_allowed and not settings.allow_private_networks:
+            raise UnsafeURLError(_port_refusal(url, port))
         literal = _ip_literal(host)
         if literal is not None:
             addresses = [literal]
@@ -306,13 +330,22 @@ class Fetcher:
                 ) from None
             if not addresses:
                 raise FetchError(f"{_shown(url)}: cannot resolve {host} (no addresses)")
-        if not settings.allow_private_networks:
-            for address in addresses:
-                reason = _refusal_reason(address)
-                if reason is not None:
-                    raise UnsafeURLError(
-                        f"refused {_shown(url)}: address {address} is {reason} {ALLOW_HINT}"
-                    )
+        reasons = {address: _refusal_reason(address) for address in addresses}
+        for address, reason in reasons.items():
+            if reason == NOT_AN_ADDRESS:
+                # Whatever the settings: a name here would be looked up again when connecting.
+                raise UnsafeURLError(
+                    f"refused {_shown(url)}: {host} resolved to {_shown(address)!r}, "
+                    "not an IP address"
+                )
+            if reason is not None and not settings.allow_private_networks:
+                raise UnsafeURLError(
+                    f"refused {_shown(url)}: address {address} is {reason} {ALLOW_HINT}"
+                )
+        # allow_private_networks opens any port on private addresses (closed networks, the
+        # tests' loopback servers), never on public ones.
+        if not port_allowed and any(reason is None for reason in reasons.values()):
+            raise UnsafeURLError(_port_refusal(url, port))
         return _Target(httpx.URL(url), scheme, host, port, tuple(addresses))
 
     async def _send(self, target: _Target, headers: dict[str, str], where: str) -> httpx.Response:
@@ -335,12 +368,20 @@ class Fetcher:
                 failure = exc  # try the next checked address, as a browser would
             except httpx.TimeoutException:
                 raise
+            except httpx.RemoteProtocolError as exc:
+                # httpx parses a redirect's Location before handing the response back; one
+                # it cannot parse (http://0177.0.0.1/) is a refused redirect like any other.
+                if str(exc).startswith(BAD_LOCATION):
+                    raise UnsafeURLError(
+                        f"refused {where}: bad redirect ({_one_line(exc)})"
+                    ) from None
+                raise FetchError(f"{where}: {_one_line(exc)}") from None
             except httpx.HTTPError as exc:
                 raise FetchError(f"{where}: {_one_line(exc)}") from None
         raise FetchError(f"{where}: cannot connect ({_one_line(failure)})") from None
 
     async def _read(self, response: httpx.Response, where: str) -> bytes:
-        """Read the body, inflating gzip/deflate, refusing it past max_bytes decoded bytes."""
+        """Read the body, inflating gzip/deflate, refusing it past max_bytes (raw or decoded)."""
         limit = self._settings.max_bytes
         too_large = FetchError(f"{where}: response larger than {limit} bytes")
         if response.is_stream_consumed:
@@ -362,8 +403,14 @@ class Fetcher:
         inflater = _Inflater(codings[0]) if codings else None
         chunks: list[bytes] = []
         size = 0
+        # Raw bytes count too: padding that inflates to nothing (data after the gzip trailer,
+        # empty deflate blocks) must not make the download unbounded.
+        raw_size = 0
         try:
             async for raw in response.aiter_raw():
+                raw_size += len(raw)
+                if raw_size > limit:
+                    raise too_large
                 chunk = inflater.feed(raw, limit - size + 1) if inflater else raw
                 size += len(chunk)
                 if size > limit:
@@ -407,6 +454,8 @@ class _Inflater:
 
     def feed(self, data: bytes, max_length: int) -> bytes:
         """Decode data, returning at most max_length (> 0) bytes; more means "too large"."""
+        if self._decoder.eof:
+            return b""  # after the end of the stream: dropped, not kept in unused_data
         if self._deflate and not self._started and data:
             self._started = True
             try:
@@ -419,6 +468,23 @@ class _Inflater:
 
     def flush(self) -> bytes:
         return self._decoder.flush()
+
+
+def _mime(content_type: str | None) -> str:
+    """The media type of a Content-Type header, lower case, without parameters."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _accepted_type(mime: str) -> bool:
+    """True for the media types extraction reads (see ACCEPTED_TYPES)."""
+    if mime in ACCEPTED_TYPES or mime.startswith("text/"):
+        return True
+    # Feeds and records under vendor names: application/vnd.x+xml, application/ld+json.
+    return mime.startswith("application/") and mime.endswith(("+xml", "+json"))
+
+
+def _port_refusal(url: str, port: int) -> str:
+    return f"refused {_shown(url)}: port {port} is not allowed (add it to [fetch] allowed_ports)"
 
 
 def _where(url: str, current: str) -> str:

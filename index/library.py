@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -24,12 +25,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from index import extract, store
+from index import extract, store, worker
 from index.bm25 import IndexFileError, PassageIndex, SourceItem
 from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
@@ -48,7 +49,7 @@ from index.search import (
     term_spans,
 )
 from index.searcher import Searcher
-from index.settings import PassageSettings, Settings
+from index.settings import ExtractSettings, PassageSettings, Settings
 from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
     Answer,
@@ -59,13 +60,14 @@ from index.types import (
     Fetched,
     Hit,
     IngestReport,
+    Job,
     SourceInfo,
 )
 
 log = logging.getLogger(__name__)
 
 FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
-MAX_FILE_BYTES = 50_000_000
+KILL_GRACE = 5.0  # seconds past the time limit before a stuck worker is killed
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
 WORKER_NICE = 10  # ingest workers yield the CPU to the process answering questions
 GAP_SECONDS = 30.0  # a change number missing this long is a rolled-back write
@@ -164,36 +166,40 @@ def _file_task(path: Path) -> Task:
     return Task(name, "file")
 
 
-def _read_file(path: str) -> bytes:
+def _read_file(path: str, limit: int, key: str) -> bytes:
     size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
-        raise ExtractError(f"{path}: file is {size} bytes, more than {MAX_FILE_BYTES}")
+    if size > limit:
+        raise ExtractError(
+            f"{path}: file is {size:,} bytes, more than the {limit:,} allowed ([extract] {key})"
+        )
     with open(path, "rb") as fh:
         return fh.read()
 
 
-def _extract_file(path: str) -> Document:
-    return extract.extract_bytes(_read_file(path), ref=path, filename=path)
+def _extract_file(path: str, limits: ExtractSettings) -> Document:
+    # Read up to the largest type's limit; extract_bytes applies the file's own type's.
+    largest = max(limits.max_pdf_bytes, limits.max_text_bytes, limits.max_decompressed_bytes)
+    data = _read_file(path, largest, "max_pdf_bytes")
+    return extract.extract_bytes(data, ref=path, filename=path, limits=limits)
 
 
-def _extract_fetched(ref: str, fetched: Fetched) -> Document:
+def _extract_fetched(ref: str, fetched: Fetched, limits: ExtractSettings) -> Document:
     doc = extract.extract_bytes(
-        fetched.body, ref=ref, url=fetched.url, content_type=fetched.content_type
+        fetched.body, ref=ref, url=fetched.url, content_type=fetched.content_type, limits=limits
     )
     return replace(doc, ref=ref, kind="url", url=doc.url or fetched.url)
 
 
-def _read_records(path: str) -> list[Document | ExtractError]:
-    return list(extract.iter_records(_read_file(path), ref=path))
+def _read_records(path: str, limit: int) -> list[Document | ExtractError]:
+    return list(extract.iter_records(_read_file(path, limit, "max_records_bytes"), ref=path))
 
 
-def _worker_setup(level: int, fmt: str | None, levels: dict[str, int]) -> None:
-    """A worker runs below the answering process's priority and logs as its parent does."""
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
-    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
-    for name, value in levels.items():
-        logging.getLogger(name).setLevel(value)
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stops a pool whose worker is stuck in C code the alarm cannot interrupt."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def prepare(
@@ -293,23 +299,27 @@ class Library:
             self._pool.shutdown()
             self._pool = None
         if self._pool is None:
-            # spawn, not fork: the event loop's threads must not be copied into workers.
-            context = multiprocessing.get_context("spawn")
-            root = logging.getLogger()
-            formatter = root.handlers[0].formatter if root.handlers else None
-            fmt = formatter._fmt if formatter is not None else None
-            levels = {
-                name: logger.level
-                for name, logger in logging.Logger.manager.loggerDict.items()
-                if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
-            }
-            self._pool = ProcessPoolExecutor(
-                workers,
-                mp_context=context,
-                initializer=_worker_setup,
-                initargs=(root.level, fmt, levels),
-            )
+            self._pool = self._new_pool(workers)
             self._pool_size = workers
+
+    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
+        # spawn, not fork: the event loop's threads must not be copied into workers.
+        context = multiprocessing.get_context("spawn")
+        root = logging.getLogger()
+        formatter = root.handlers[0].formatter if root.handlers else None
+        fmt = formatter._fmt if formatter is not None else None
+        levels = {
+            name: logger.level
+            for name, logger in logging.Logger.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
+        }
+        limits = self.settings.extract
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=worker.setup,
+            initargs=(WORKER_NICE, limits.memory_limit, root.level, fmt, levels),
+        )
 
     async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU work off the event loop: in the worker processes if an ingest set them up."""
@@ -317,14 +327,54 @@ class Library:
             self._pool_for(self._pool_size)  # a worker died earlier: a new pool
         if self._pool is None:
             return await asyncio.to_thread(fn, *args)
+        pool = self._pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
         except BrokenProcessPool as exc:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self._drop_pool(pool)
+            raise ExtractError("the worker process died while preparing it") from exc
+
+    async def _extracting(self, fn: Callable[..., T], *args: Any) -> T:
+        """Extraction of one input in a worker process, under [extract] time and memory limits.
+
+        A worker killed for overrunning the time limit, or dead (a crash in C code), breaks
+        its pool: the inputs queued behind it are retried once in a fresh pool, so only
+        the input that caused it fails.
+        """
+        for attempt in range(2):
+            if self._pool is None:
+                self._pool_for(self._pool_size or 1)
+            assert self._pool is not None
+            pool = self._pool
+            try:
+                return await self._limited(pool, fn, *args)
+            except BrokenProcessPool as exc:
+                self._drop_pool(pool)
+                if attempt:
+                    raise ExtractError(
+                        "the worker process died while extracting it (out of memory?)"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    async def _limited(self, pool: ProcessPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        seconds = self.settings.extract.time_limit
+        call = functools.partial(worker.limited, seconds, fn)
+        future = asyncio.get_running_loop().run_in_executor(pool, call, *args)
+        try:
+            return await asyncio.wait_for(future, seconds + KILL_GRACE)
+        except TimeoutError:
+            _kill(pool)
+            if pool is self._pool:
+                self._pool = None
             raise ExtractError(
-                "the worker process died while extracting it (out of memory?)"
-            ) from exc
+                f"extraction took longer than {seconds:g} s; its worker was stopped "
+                "([extract] time_limit)"
+            ) from None
+
+    def _drop_pool(self, pool: ProcessPoolExecutor) -> None:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is self._pool:
+            self._pool = None
 
     async def __aenter__(self) -> Library:
         return self
@@ -856,50 +906,37 @@ class Library:
         report = IngestReport(failed=list(failed))
         if on_plan:
             on_plan(sum(t.weight for t in tasks))
-        pending: list[Document] = []  # extracted files, stored a chunk at a time
-        if workers > 1 or self._watchers:
-            # Serving questions (watch() runs) or asked for workers: extraction and
-            # passages go to worker processes at low priority, so answers never queue
-            # behind them for the GIL or the CPU.
-            self._pool_for(workers)
-            files = [t for t in tasks if t.kind == "file"]
-            tasks = [t for t in tasks if t.kind != "file"]
-            for start in range(0, len(files), CHUNK):
-                batch = files[start : start + CHUNK]
-                results = await asyncio.gather(
-                    *(self._cpu(_extract_file, t.value) for t in batch), return_exceptions=True
-                )
-                docs: list[Document] = []
-                for task, result in zip(batch, results, strict=True):
-                    if isinstance(result, BriefbotError):
-                        report.failed.append((task.value, _strip_ref(str(result), task.value)))
-                    elif isinstance(result, BaseException):
-                        raise result
-                    else:
-                        docs.append(result)
-                    if progress:
-                        progress(1, task.value)
-                await self._store(docs, guild, report, added_by=added_by)
+        limits = self.settings.extract
+        # Extraction and passages go to worker processes at low priority, so answers
+        # never queue behind them for the GIL or the CPU, and a hostile file costs only
+        # its own worker's time and memory.
+        self._pool_for(max(workers, 1))
+        files = [t for t in tasks if t.kind == "file"]
+        tasks = [t for t in tasks if t.kind != "file"]
+        for start in range(0, len(files), CHUNK):
+            batch = files[start : start + CHUNK]
+            results = await asyncio.gather(
+                *(self._extracting(_extract_file, t.value, limits) for t in batch),
+                return_exceptions=True,
+            )
+            docs: list[Document] = []
+            for task, result in zip(batch, results, strict=True):
+                if isinstance(result, BriefbotError):
+                    report.failed.append((task.value, _strip_ref(str(result), task.value)))
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    docs.append(result)
+                if progress:
+                    progress(1, task.value)
+            await self._store(docs, guild, report, added_by=added_by)
         for task in tasks:
             try:
-                if task.kind == "file":
-                    pending.append(await self._cpu(_extract_file, task.value))
-                    if progress:
-                        progress(1, task.value)
-                    if len(pending) >= CHUNK:
-                        await self._store(pending, guild, report, added_by=added_by)
-                        pending = []
-                    continue
-                if pending:
-                    await self._store(pending, guild, report, added_by=added_by)
-                    pending = []
                 await self._ingest_task(task, guild, report, progress, added_by)
             except BriefbotError as exc:
                 report.failed.append((task.value, _strip_ref(str(exc), task.value)))
                 if progress:
                     progress(task.weight, task.value)
-        if pending:
-            await self._store(pending, guild, report, added_by=added_by)
         if self._loaded:
             await self.sync()
         report.seconds = time.perf_counter() - started
@@ -922,9 +959,16 @@ class Library:
         started = time.perf_counter()
         report = IngestReport()
         ref = ref or name
+        limits = self.settings.extract
         try:
-            doc = await self._cpu(
-                functools.partial(extract.extract_bytes, ref=ref, filename=name), body
+            if len(body) > limits.max_attachment_bytes:
+                raise ExtractError(
+                    f"{name}: upload is {len(body):,} bytes, more than the "
+                    f"{limits.max_attachment_bytes:,} allowed ([extract] max_attachment_bytes)"
+                )
+            doc = await self._extracting(
+                functools.partial(extract.extract_bytes, ref=ref, filename=name, limits=limits),
+                body,
             )
             await self._store([doc], guild, report, added_by=added_by)
         except BriefbotError as exc:
@@ -943,7 +987,10 @@ class Library:
         added_by: str | None,
     ) -> None:
         if task.kind == "records":
-            records = await self._cpu(_read_records, task.value)
+            # A corpus file is the operator's own and may be large: read in a thread, not
+            # in a memory-limited worker.
+            limit = self.settings.extract.max_records_bytes
+            records = await asyncio.to_thread(_read_records, task.value, limit)
             docs: list[Document] = []
             for record in records:
                 if isinstance(record, ExtractError):
@@ -974,13 +1021,15 @@ class Library:
     ) -> None:
         fetched = await self.fetcher.get(url)
         assert isinstance(fetched, Fetched)  # no conditional headers were sent
+        limits = self.settings.extract
         if extract.is_feed(fetched.body, fetched.content_type):
-            feed = await self._cpu(
-                functools.partial(extract.parse_feed, url=fetched.url), fetched.body
+            feed = await self._extracting(
+                functools.partial(extract.parse_feed, url=fetched.url, limits=limits),
+                fetched.body,
             )
             await self._ingest_feed(url, feed, fetched, guild, report, progress, added_by)
             return
-        doc = await self._cpu(_extract_fetched, url, fetched)
+        doc = await self._extracting(_extract_fetched, url, fetched, limits)
         await self._store([doc], guild, report, etags={doc.ref: fetched}, added_by=added_by)
 
     async def _ingest_feed(
@@ -995,6 +1044,7 @@ class Library:
     ) -> None:
         feed_id = source_id(guild, url)
         async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
             row = await session.get(store.FeedRow, feed_id) or store.FeedRow(
                 id=feed_id, url=url, guild=guild, added_at=store.utcnow(), added_by=added_by
             )
@@ -1011,7 +1061,9 @@ class Library:
             try:
                 page = await self.fetcher.get(entry.link)
                 assert isinstance(page, Fetched)
-                doc = await self._cpu(_extract_fetched, entry.link, page)
+                doc = await self._extracting(
+                    _extract_fetched, entry.link, page, self.settings.extract
+                )
                 if doc.published is None and entry.published is not None:
                     doc = replace(doc, published=entry.published)
                 if doc.title is None and entry.title:
@@ -1070,6 +1122,7 @@ class Library:
         outcome = IngestReport()
         try:
             async with self.sessions() as session, session.begin():
+                await store.begin_write(session)
                 await self._write_chunk(session, items, guild, feed_id, etags, outcome, added_by)
         except SQLAlchemyError as exc:
             if len(items) > 1:
@@ -1185,6 +1238,36 @@ class Library:
         out = [(max(names)[1], sum(n for n, _ in names)) for names in merged.values()]
         return sorted(out, key=lambda item: (-item[1], name_key(item[0])))
 
+    async def begin_job(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+        """Records work before it starts, so a process that dies midway leaves a trace its
+        successor finds (`jobs`). `payload` is JSON; the same key again replaces it."""
+        row = store.PendingRow(
+            key=key, kind=kind, payload=json.dumps(payload), created_at=store.utcnow()
+        )
+        async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
+            await session.merge(row)
+
+    async def end_job(self, key: str) -> bool:
+        """Marks the work done; False if it was not (or no longer) recorded. A restarted
+        process calls this before redoing a job: only the caller that gets True does it."""
+        async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
+            result = await session.execute(
+                delete(store.PendingRow).where(store.PendingRow.key == key)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def jobs(self, kind: str) -> list[Job]:
+        """Unfinished work of one kind, oldest first."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(store.PendingRow)
+                .where(store.PendingRow.kind == kind)
+                .order_by(store.PendingRow.created_at)
+            )
+            return [Job(r.key, r.kind, json.loads(r.payload), _aware(r.created_at)) for r in rows]
+
     async def backup(self, target: Path) -> tuple[int, int]:
         """A consistent copy of the (live) SQLite database; (sources, passages) it holds."""
         assert self._engine is not None
@@ -1209,6 +1292,7 @@ class Library:
         With a guild, only that guild's own sources can be removed.
         """
         async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
             row = await session.get(store.SourceRow, source_or_feed_id)
             if row is not None and (guild is None or row.guild == guild):
                 await store.delete_source(session, row.id)
@@ -1267,12 +1351,12 @@ class Library:
                 if isinstance(got, NotModified):
                     report.unchanged.append(row.id)
                     return
-                doc = await self._cpu(_extract_fetched, row.ref, got)
+                doc = await self._extracting(_extract_fetched, row.ref, got, self.settings.extract)
                 await self._store(
                     [doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got}
                 )
             elif row.kind == "file" and os.path.isfile(row.ref):
-                doc = await self._cpu(_extract_file, row.ref)
+                doc = await self._extracting(_extract_file, row.ref, self.settings.extract)
                 await self._store([doc], row.guild, report)
             else:  # corpus records and vanished files cannot be re-read
                 report.unchanged.append(row.id)
@@ -1284,15 +1368,20 @@ class Library:
             got = await self.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified)
             if isinstance(got, NotModified):
                 async with self.sessions() as session, session.begin():
+                    await store.begin_write(session)
                     row = await session.get(store.FeedRow, feed.id)
                     if row is not None:
                         row.last_checked, row.last_error = store.utcnow(), None
                 return
-            parsed = await self._cpu(functools.partial(extract.parse_feed, url=got.url), got.body)
+            parsed = await self._extracting(
+                functools.partial(extract.parse_feed, url=got.url, limits=self.settings.extract),
+                got.body,
+            )
             await self._ingest_feed(feed.url, parsed, got, feed.guild, report)
         except BriefbotError as exc:
             report.failed.append((feed.url, _strip_ref(str(exc), feed.url)))
             async with self.sessions() as session, session.begin():
+                await store.begin_write(session)
                 row = await session.get(store.FeedRow, feed.id)
                 if row is not None:
                     row.last_checked, row.last_error = store.utcnow(), str(exc)
@@ -1303,6 +1392,11 @@ MAX_PHRASE_CANDIDATES = 2000  # passages fetched to check a quoted phrase word b
 # Hits whose matching words are marked: more than any reader pages through, fewer than
 # the hundreds an evaluation asks for (marking costs a tokenisation per passage).
 HIGHLIGHTED = 50
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _meta(item: store.IndexedSource) -> SourceMeta:

@@ -20,6 +20,25 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtractSettings:
+    """Limits on what extraction takes in: hostile input is refused before parsing, and a
+    parser that runs away is stopped in its worker process."""
+
+    max_html_bytes: int = 2_000_000  # trafilatura costs ~1 s and ~55 MB per MB of HTML
+    max_feed_bytes: int = 5_000_000
+    max_feed_entries: int = 500  # a feed's first (newest) entries; the rest are skipped
+    max_pdf_bytes: int = 20_000_000
+    max_pdf_pages: int = 300
+    max_attachment_bytes: int = 10_000_000  # an upload, whatever its type
+    max_text_bytes: int = 10_000_000  # a plain text, Markdown or JSON article
+    max_records_bytes: int = 50_000_000  # a JSON/JSONL corpus file from the command line
+    max_decompressed_bytes: int = 20_000_000  # gzip input, and a PDF's streams
+    max_text_chars: int = 2_000_000  # extracted text kept from one PDF
+    time_limit: float = 10.0  # seconds one document may take in its worker process
+    memory_limit: int = 512_000_000  # bytes a worker process may hold
+
+
+@dataclass(frozen=True, slots=True)
 class PassageSettings:
     """Passage windows: paragraphs joined to at least min_words, never past max_words."""
 
@@ -67,6 +86,7 @@ class Settings:
 
     database_url: str = "sqlite+aiosqlite:///briefbot.db"
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
     passages: PassageSettings = field(default_factory=PassageSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     index: IndexSettings = field(default_factory=IndexSettings)

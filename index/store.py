@@ -150,6 +150,17 @@ class SourceLineRow(Base):
     line_hash: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
 
 
+class PendingRow(Base):
+    """A job begun and not yet finished (migration 0004): what a restart must pick up."""
+
+    __tablename__ = "pending"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 LINES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
 
 
@@ -184,7 +195,22 @@ def _sqlite_recipe(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "briefbot_write"
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Opens the session's transaction as a writer; call it before anything else in it.
+
+    On SQLite a transaction that reads and then writes fails at once ("database is
+    locked") if another process committed in between, whatever the busy timeout: its
+    snapshot is stale. BEGIN IMMEDIATE takes the write lock first, so writers queue
+    (up to busy_timeout) instead. PostgreSQL ignores the option.
+    """
+    await session.connection(execution_options={WRITE_OPTION: True})
 
 
 def _is_memory(engine: AsyncEngine) -> bool:

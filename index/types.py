@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,16 @@ class Answer:
     corrections: tuple[Correction, ...] = ()  # typos corrected before searching
     suggestion: str | None = None  # "did you mean": the question in index words, when no hit
     filtered: bool = False  # since/until/source narrowed the search (searched counts that)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Work a caller began and had not finished when last seen (`Library.begin_job`)."""
+
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(slots=True)

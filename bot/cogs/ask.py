@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.views import NONE, answer_view
+from bot.client import TOKEN_SECONDS
+from bot.views import NONE, Throttled, answer_view
 from index.dates import parse_day
 from index.errors import BriefbotError
 from index.tokenize import name_key
@@ -26,14 +28,31 @@ log = logging.getLogger(__name__)
 MAX_QUESTION = 300
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 MAX_PUBLISHER_CHOICES = 10  # so articles still show when many publishers match
+ANSWER_JOB = "answer"  # a deferred /ask not yet answered (Library.begin_job)
+MENTION_JOB = "mention"  # a mention not yet replied to
 
 
 def _guild(guild_id: int | None) -> str | None:
     return str(guild_id) if guild_id else None
 
 
-def cooldown_text(wait: float) -> str:
-    return f"You're asking quickly. Please wait {max(wait, 1):.0f} s before the next question."
+def cooldown_text(throttled: Throttled) -> str:
+    """Whose limit it is, so a member slowed down by a busy server knows it is not them."""
+    wait = f"Please wait {max(throttled.wait, 1):.0f} s before the next question."
+    limit = f"{throttled.rate} questions per {throttled.per:g} s"
+    if throttled.scope == "guild":
+        return f"This server is asking a lot right now (its limit: {limit}). {wait}"
+    return f"You're asking quickly (your limit: {limit}). {wait}"
+
+
+async def _private(followup: discord.Webhook, private: bool, text: str) -> None:
+    """A private note after a deferral: a public "thinking…" message is replaced.
+
+    "@original" is the deferred response, as in discord.py's own Interaction methods.
+    """
+    if not private:
+        await followup.delete_message("@original")  # type: ignore[arg-type]
+    await followup.send(text, ephemeral=True, allowed_mentions=NONE)
 
 
 def question_from_mention(content: str, bot_id: int) -> str:
@@ -79,57 +98,119 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 10] | None = None,
         private: bool = False,
     ) -> None:
-        wait = self.bot.cooldowns.hit(interaction.user.id)
-        if wait:
+        throttled = self.bot.cooldowns.hit(interaction.user.id, interaction.guild_id)
+        if throttled:
             await interaction.response.send_message(
-                cooldown_text(wait), ephemeral=True, allowed_mentions=NONE
+                cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
             )
             return
         # Acknowledge first: Discord drops interactions not answered within 3 s.
         await interaction.response.defer(thinking=True, ephemeral=private)
-        guild = _guild(interaction.guild_id)
-        per_page = results or self.bot.settings.results
-        today = datetime.now(UTC).date()
+        request = {
+            "application_id": interaction.application_id,
+            "token": interaction.token,
+            "guild_id": interaction.guild_id,
+            "asker": interaction.user.id,
+            "question": question,
+            "source": source.strip() if source and source.strip() else None,
+            "since": since,
+            "until": until,
+            "per_page": results or self.bot.settings.results,
+            "private": private,
+            "today": datetime.now(UTC).date().isoformat(),
+        }
+        # Recorded while answering: if this process dies before the answer is posted, the
+        # next one posts it. Not awaited first: during a big ingest on SQLite the write
+        # may queue behind the writer, and the answer must not.
+        job = f"answer:{interaction.id}"
+        recorded = asyncio.create_task(self.bot.begin_job(job, ANSWER_JOB, request))
+        try:
+            await self._respond(interaction.followup, request)
+        finally:
+            if await recorded:
+                await self.bot.end_job(job)
+
+    async def _respond(self, followup: discord.Webhook, request: dict[str, Any]) -> None:
+        """Answers a deferred /ask through its follow-up webhook (live, or after a restart)."""
+        private = bool(request["private"])
+        per_page = int(request["per_page"])
+        today = date.fromisoformat(request["today"])
+        since, until = request["since"], request["until"]
         try:
             # Unknown sources or publishers, bad days and since > until are one-line
             # BriefbotErrors from the library: the asker sees exactly what was wrong.
             answer = await self._ask(
-                question,
-                guild,
+                request["question"],
+                _guild(request["guild_id"]),
                 per_page,
-                source=source.strip() if source and source.strip() else None,
+                source=request["source"],
                 since=parse_day(since, today, what="since") if since else None,
                 until=parse_day(until, today, what="until") if until else None,
             )
         except BriefbotError as exc:
-            await self._private(interaction, private, embeds.escape(embeds.cut(str(exc), 300)))
+            await _private(followup, private, embeds.escape(embeds.cut(str(exc), 300)))
             return
         if not answer.hits:
-            await self._private(interaction, private, embeds.no_match_text(answer))
+            await _private(followup, private, embeds.no_match_text(answer))
             return
         entry = self.bot.answers.add(
-            answer, asker=interaction.user.id, per_page=per_page, private=private
+            answer, asker=int(request["asker"]), per_page=per_page, private=private
         )
-        await interaction.followup.send(
+        message = await followup.send(
             embed=embeds.answer_embed(answer, 0, per_page),
             view=answer_view(entry),
             ephemeral=private,
             allowed_mentions=NONE,
+            wait=True,
         )
 
         async def expire() -> None:
-            await interaction.edit_original_response(
-                view=answer_view(entry, expired=True), allowed_mentions=NONE
-            )
+            await message.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
 
         self.bot.answers.schedule(entry, expire)
 
-    @staticmethod
-    async def _private(interaction: discord.Interaction, private: bool, text: str) -> None:
-        """A private note after a deferral: a public "thinking…" message is replaced."""
-        if not private:
-            await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+    async def resume(self) -> None:
+        """Answers the questions a previous process took and never answered."""
+        await self._resume_answers()
+        for job in await self.bot.library.jobs(MENTION_JOB):
+            request = job.payload
+            if not self.bot.owns(request.get("guild_id")):
+                continue
+            age = (datetime.now(UTC) - job.created_at).total_seconds()
+            try:
+                if age <= TOKEN_SECONDS:  # an older question has moved on: not revived
+                    channel = self.bot.get_partial_messageable(
+                        int(request["channel_id"]), guild_id=request.get("guild_id")
+                    )
+                    message = channel.get_partial_message(int(request["message_id"]))
+                    await self._reply(message, request)
+                    log.info("answered %s after a restart (%.0f s late)", job.key, age)
+            except discord.HTTPException as exc:
+                log.warning("could not answer %s after a restart: %s", job.key, exc)
+            finally:
+                await self.bot.end_job(job.key)
+
+    async def _resume_answers(self) -> None:
+        for job in await self.bot.library.jobs(ANSWER_JOB):
+            request = job.payload
+            if not self.bot.owns(request.get("guild_id")):
+                continue  # another shard's process answers it
+            age = (datetime.now(UTC) - job.created_at).total_seconds()
+            if age > TOKEN_SECONDS:
+                log.info("dropped %s: its interaction expired %.0f s ago", job.key, age)
+                await self.bot.end_job(job.key)
+                continue
+            webhook = discord.Webhook.from_state(
+                {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
+                self.bot._connection,
+            )
+            try:
+                await self._respond(webhook, request)
+                log.info("answered %s after a restart (%.0f s late)", job.key, age)
+            except (discord.HTTPException, BriefbotError) as exc:
+                log.warning("could not answer %s after a restart: %s", job.key, exc)
+            finally:
+                await self.bot.end_job(job.key)
 
     @ask.autocomplete("source")
     async def source_choices(
@@ -160,29 +241,49 @@ class AskCog(commands.Cog):
                 allowed_mentions=NONE,
             )
             return
-        wait = self.bot.cooldowns.hit(message.author.id)
-        if wait:
+        throttled = self.bot.cooldowns.hit(
+            message.author.id, message.guild.id if message.guild else None
+        )
+        if throttled:
             await message.reply(
-                cooldown_text(wait), mention_author=False, allowed_mentions=NONE, delete_after=10
+                cooldown_text(throttled),
+                mention_author=False,
+                allowed_mentions=NONE,
+                delete_after=10,
             )
             return
+        request = {
+            "channel_id": message.channel.id,
+            "message_id": message.id,
+            "guild_id": message.guild.id if message.guild else None,
+            "asker": message.author.id,
+            "question": question[:MAX_QUESTION],
+        }
+        job = f"mention:{message.id}"
+        recorded = asyncio.create_task(self.bot.begin_job(job, MENTION_JOB, request))
+        try:
+            await self._reply(message, request)
+        finally:
+            if await recorded:
+                await self.bot.end_job(job)
+
+    async def _reply(
+        self, message: discord.Message | discord.PartialMessage, request: dict[str, Any]
+    ) -> None:
+        """Replies to a mention with the answer (live, or after a restart)."""
         per_page = self.bot.settings.results
         try:
             async with message.channel.typing():
-                answer = await self._ask(
-                    question[:MAX_QUESTION],
-                    _guild(message.guild.id if message.guild else None),
-                    per_page,
-                )
+                answer = await self._ask(request["question"], _guild(request["guild_id"]), per_page)
         except BriefbotError as exc:
             await message.reply(str(exc)[:2000], mention_author=False, allowed_mentions=NONE)
             return
         except Exception:
             log.exception(
                 "mention failed (guild %s, channel %s, user %s)",
-                message.guild.id if message.guild else None,
-                message.channel.id,
-                message.author.id,
+                request["guild_id"],
+                request["channel_id"],
+                request["asker"],
             )
             await message.reply(
                 "Something went wrong on our side; it has been logged. Please try again.",
@@ -196,7 +297,7 @@ class AskCog(commands.Cog):
             )
             return
         entry = self.bot.answers.add(
-            answer, asker=message.author.id, per_page=per_page, private=False
+            answer, asker=int(request["asker"]), per_page=per_page, private=False
         )
         reply = await message.reply(
             embed=embeds.answer_embed(answer, 0, per_page),

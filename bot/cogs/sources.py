@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
+from bot.client import TOKEN_SECONDS, is_admin
 from bot.views import NONE, source_list_message
-from index.errors import SourceNotFound
+from index.errors import BriefbotError, SourceNotFound
 from index.types import IngestReport, SourceInfo
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = frozenset({".html", ".htm", ".pdf", ".txt", ".md"})
 PROGRESS_EVERY = 1.5  # seconds between progress edits (Discord rate-limits edits)
+REFRESH_JOB = "refresh"  # a /source refresh not yet finished (Library.begin_job)
 
 
 @app_commands.guild_only()
@@ -74,7 +77,7 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
             except discord.HTTPException as exc:
                 await progress.done(f"Could not download the upload: {exc.text or exc.status}.")
                 return
-            if len(body) > self.bot.library.settings.fetch.max_bytes:
+            if len(body) > self.bot.library.settings.extract.max_attachment_bytes:
                 await progress.done(self._too_large(file.filename, len(body)))
                 return
             await progress.say(f"Extracting and indexing {embeds.escape(file.filename)} …")
@@ -120,12 +123,12 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
                 f"Unsupported file type `{embeds.escape(suffix or file.filename)}`: "
                 f"upload one of {kinds}."
             )
-        if file.size > self.bot.library.settings.fetch.max_bytes:
+        if file.size > self.bot.library.settings.extract.max_attachment_bytes:
             return self._too_large(file.filename, file.size)
         return None
 
     def _too_large(self, name: str, size: int) -> str:
-        limit = self.bot.library.settings.fetch.max_bytes
+        limit = self.bot.library.settings.extract.max_attachment_bytes
         return f"{embeds.escape(name)} is too large: {size:,} bytes, the limit is {limit:,}."
 
     @app_commands.command(name="list", description="Sources and feeds this server searches")
@@ -164,20 +167,61 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     @app_commands.describe(id="One source or feed (default: all of this server's)")
     async def refresh(self, interaction: discord.Interaction, id: str | None = None) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        guild = str(interaction.guild_id)
+        request = {
+            "application_id": interaction.application_id,
+            "token": interaction.token,
+            "guild_id": interaction.guild_id,
+            "id": id.strip() if id and id.strip() else None,
+        }
+        # A refresh fetches for a while: recorded first, so a restart midway redoes it.
+        job = f"refresh:{interaction.id}"
+        recorded = await self.bot.begin_job(job, REFRESH_JOB, request)
         try:
-            report = await self.bot.library.refresh(id.strip() if id else None, guild=guild)
+            await self._refresh(interaction.followup, request)
+        finally:
+            if recorded:
+                await self.bot.end_job(job)
+
+    async def _refresh(self, followup: discord.Webhook | None, request: dict[str, Any]) -> None:
+        """Runs one refresh and reports it (unless its interaction has expired: None)."""
+        id = request["id"]
+        try:
+            report = await self.bot.library.refresh(id, guild=str(request["guild_id"]))
         except SourceNotFound:
-            await interaction.followup.send(
-                f"This server has no source or feed `{embeds.escape((id or '')[:40])}`.",
-                ephemeral=True,
-                allowed_mentions=NONE,
+            text = f"This server has no source or feed `{embeds.escape((id or '')[:40])}`."
+        else:
+            added = [await self.bot.library.source(sid) for sid in report.added[:5]]
+            text = _refresh_text(report, added)
+            log.info(
+                "guild %s refreshed %s: %d updated, %d failed",
+                request["guild_id"],
+                id or "everything",
+                len(report.added),
+                len(report.failed),
             )
-            return
-        added = [await self.bot.library.source(sid) for sid in report.added[:5]]
-        await interaction.followup.send(
-            _refresh_text(report, added), ephemeral=True, allowed_mentions=NONE
-        )
+        if followup is not None:
+            await followup.send(text, ephemeral=True, allowed_mentions=NONE)
+
+    async def resume(self) -> None:
+        """Finishes the refreshes a previous process started and never finished."""
+        for job in await self.bot.library.jobs(REFRESH_JOB):
+            request = job.payload
+            if not self.bot.owns(request.get("guild_id")):
+                continue
+            age = (datetime.now(UTC) - job.created_at).total_seconds()
+            followup = None
+            if age <= TOKEN_SECONDS:  # the admin who asked still gets the report
+                followup = discord.Webhook.from_state(
+                    {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
+                    self.bot._connection,
+                )
+            try:
+                await self._refresh(followup, request)
+                log.info("finished %s after a restart", job.key)
+            except (discord.HTTPException, BriefbotError) as exc:
+                log.warning("could not finish %s after a restart: %s", job.key, exc)
+            finally:
+                await self.bot.end_job(job.key)
 
     @refresh.autocomplete("id")
     async def refresh_choices(
@@ -188,7 +232,9 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     async def _choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
+        # Autocomplete skips interaction_check: without this, a member who may not run
+        # /source list could read the server's sources and feed URLs by typing into `id`.
+        if interaction.guild_id is None or not is_admin(interaction, self.bot.settings.admin_role):
             return []
         sources, feeds = await self.bot.library.find(
             current, guild=str(interaction.guild_id), own_only=True, limit=25

@@ -72,6 +72,14 @@ def test_environment_beats_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         ("[discord]\nresults = 11\n", "results must be 1 to 10"),
         ("[discord]\nbutton_seconds = 3600.0\n", "15 minutes"),
         ("[discord]\ndev_guilds = ['1']\n", "dev_guilds must be tuple"),
+        ("[discord]\nguild_cooldown_asks = 0\n", "guild_cooldown_asks must be >= 1"),
+        ("[discord]\nguild_cooldown_seconds = -1\n", "guild_cooldown_seconds >= 0"),
+        ("[discord]\nguild_cooldown_asks = '60'\n", "guild_cooldown_asks must be int"),
+        ("[discord]\nguild_cooldown_asks = 5\n", "more than one user may ask"),
+        (
+            "[discord]\nguild_cooldown_asks = 50\nguild_cooldown_seconds = 600.0\n",
+            "more than one user may ask in guild_cooldown_seconds (50)",
+        ),
     ],
 )
 def test_bad_discord_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:
@@ -80,6 +88,24 @@ def test_bad_discord_settings_are_named(tmp_path: Path, toml: str, message: str)
     path.write_text(toml)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "",
+        "[discord]\nguild_cooldown_asks = 6\n",
+        "[discord]\ncooldown_seconds = 0.0\nguild_cooldown_asks = 1\n",
+        "[discord]\nguild_cooldown_asks = 1\nguild_cooldown_seconds = 0.0\n",
+    ],
+)
+def test_guild_cooldown_settings(tmp_path: Path, toml: str) -> None:
+    """Defaults 60 per 60 s; any budget above one user's allowance, or either limit off."""
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    discord = load_config(str(path)).discord
+    if not toml:
+        assert (discord.guild_cooldown_asks, discord.guild_cooldown_seconds) == (60, 60.0)
 
 
 def test_bad_dev_guilds_variable(monkeypatch: pytest.MonkeyPatch) -> None:

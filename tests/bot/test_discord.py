@@ -206,13 +206,13 @@ async def harness(
 @pytest.fixture(autouse=True)
 def no_violations(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test ends with the fake having seen nothing Discord would refuse."""
-    if "harness" not in request.fixturenames:
-        yield
-        return
-    h: Harness = request.getfixturevalue("harness")
-    h.fake.violations.clear()
+    used = [name for name in ("harness", "limited") if name in request.fixturenames]
+    harnesses: list[Harness] = [request.getfixturevalue(name) for name in used]
+    for h in harnesses:
+        h.fake.violations.clear()
     yield
-    assert h.fake.violations == [], "\n".join(h.fake.violations) + "\n" + h.bot_log()[-3000:]
+    for h in harnesses:
+        assert h.fake.violations == [], "\n".join(h.fake.violations) + "\n" + h.bot_log()[-3000:]
 
 
 def embed(message: dict[str, Any]) -> dict[str, Any]:
@@ -724,6 +724,105 @@ async def test_every_acknowledgement_was_in_time(harness: Harness) -> None:
     ]
 
 
+# --- floods and server limits -------------------------------------------------------------
+
+# Windows longer than any test run, so what is allowed does not depend on timing: each
+# member 5 asks (the default), each guild 30.
+LIMITED_CONFIG = """[discord]
+cooldown_seconds = 600.0
+guild_cooldown_asks = 30
+guild_cooldown_seconds = 600.0
+"""
+FLOOD = 500
+OTHERS = 20  # one ask each, spread through the flood; 5 + 20 fits the guild's 30
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def limited(
+    tmp_path_factory: pytest.TempPathFactory, web: LoopbackServer
+) -> AsyncIterator[Harness]:
+    """A second bot, on its own database, with the per-user and per-guild limits above."""
+    tmp = tmp_path_factory.mktemp("limited")
+    db_url = f"sqlite+aiosqlite:///{tmp / 'briefbot.db'}"
+    await seed(db_url)
+    config = tmp / "limits.toml"
+    config.write_text(LIMITED_CONFIG)
+    fake = make_fake()
+    add_guilds(fake)
+    await fake.start()
+    process, log = await start_bot(fake, tmp, db_url, args=("--config", str(config)))
+    try:
+        yield Harness(fake, process, log, db_url, web)
+    finally:
+        code = stop_bot(process)
+        await fake.close()
+    assert code == 0, log.read_text()
+
+
+def cooldown_reply(it: Interaction) -> str:
+    """The text of an immediate private reply that pings no one, or fails the test."""
+    assert it.responses[0]["type"] == 4 and it.ephemeral
+    data = it.responses[0]["data"]
+    assert data["flags"] & 64 and data["allowed_mentions"] == {"parse": []}
+    assert (
+        not data.get("embeds")
+        and "<@" not in data["content"]
+        and "@everyone" not in data["content"]
+    )
+    return data["content"]
+
+
+def answered(it: Interaction) -> bool:
+    """Deferred, then a real answer (the Miami passage), not a note."""
+    shown = it.visible_messages
+    return it.response_type == 5 and bool(shown) and "Dmitriev" in str(shown[0].get("embeds"))
+
+
+async def test_a_flood_from_one_member_leaves_the_server_its_answers(limited: Harness) -> None:
+    """500 asks from one member: 5 answers, then private pings-nothing 'please wait' notes
+    naming their own limit; every interaction is acknowledged, and the 20 members asking
+    meanwhile all get real answers (the refused asks cost the guild nothing)."""
+    h = limited
+    flooder, others = h.user(), [h.user() for _ in range(OTHERS)]
+    flood: list[Interaction] = []
+    theirs: list[Interaction] = []
+
+    async def send(user: int) -> Interaction:
+        return await h.fake.slash("ask", {"question": MIAMI}, guild_id=GUILD_A, user_id=user)
+
+    per_round = FLOOD // OTHERS
+    for other in others:  # in rounds, so the fake's 3 s rule measures the bot, not a backlog
+        batch = [await send(flooder) for _ in range(per_round // 2)]
+        theirs.append(await send(other))
+        batch += [await send(flooder) for _ in range(per_round - per_round // 2)]
+        flood += batch
+        await asyncio.gather(*(it.wait_message(timeout=20) for it in [*batch, theirs[-1]]))
+
+    assert len(flood) == FLOOD
+    acknowledged = [it for it in flood + theirs if it.responses and it.response_type in (4, 5)]
+    assert len(acknowledged) == FLOOD + OTHERS
+    assert all(it.responses[0]["status"] == 200 for it in acknowledged)
+    assert sum(answered(it) for it in flood) == 5
+    refused = [it for it in flood if it.response_type == 4]
+    assert len(refused) == FLOOD - 5
+    assert all(
+        cooldown_reply(it).startswith("You're asking quickly (your limit: 5 questions per 600 s)")
+        for it in refused
+    )
+    assert sum(answered(it) for it in theirs) == OTHERS
+
+
+async def test_a_busy_server_gets_a_private_note_naming_its_limit(limited: Harness) -> None:
+    """Past the guild's 30 asks, a member who never asked is told it is the server's limit."""
+    for _ in range(30):
+        it, _ = await ask(limited, MIAMI, user=limited.user(GUILD_B), guild=GUILD_B)
+        assert answered(it)
+    it, message = await ask(limited, MIAMI, user=limited.user(GUILD_B), guild=GUILD_B)
+    text = cooldown_reply(it)
+    assert text.startswith("This server is asking a lot right now (its limit: 30 questions")
+    assert "Please wait" in message["content"]
+
+
 # --- restarts and timeouts -----------------------------------------------------------------
 
 
@@ -782,3 +881,175 @@ async def test_run_without_a_token_says_how_to_set_one(tmp_path: Path) -> None:
 async def test_the_bot_log_never_holds_the_token(harness: Harness) -> None:
     """After every test above, the bot's whole log is free of its token."""
     assert harness.fake.token not in harness.bot_log()
+
+
+# --- admin rights and guild isolation, command by command ---------------------------------
+
+KESTREL = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Kestrel ferry talks | Kestrel Gazette</title>
+<meta property="og:title" content="Kestrel ferry talks">
+<meta property="og:site_name" content="Kestrel Gazette">
+</head><body><main><article><h1>Kestrel ferry talks</h1>
+<p>The Kestrel ferry talks between the island council and the operator were chaired by the
+mediator India Juliet, who asked both delegations to return after the holiday.</p>
+<p>{FILLER}</p><p>{FILLER} The crews want a new timetable.</p>
+</article></main></body></html>"""
+
+
+async def owned(h: Harness, guild: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sources and feeds a guild owns (id → stored record), read beside the running bot."""
+    async with await Library.open(Settings(database_url=h.db_url)) as library:
+        sources = {s.id: s for s in await library.sources(str(guild)) if s.guild == str(guild)}
+        feeds = {f.id: f for f in await library.feeds(str(guild)) if f.guild == str(guild)}
+    return sources, feeds
+
+
+@dataclass(frozen=True)
+class GuildAIds:
+    article: str  # an uploaded article of guild A
+    feed: str  # a feed guild A subscribed to
+    entry: str  # the article that feed brought in
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def guild_a(harness: Harness) -> GuildAIds:
+    """Guild A's admin subscribes to a feed through the bot; the exact ids guild B will try."""
+    web = harness.web
+    web.route("/kestrel.html", KESTREL, content_type="text/html")
+    feed_url = web.url("/kestrel.xml")
+    web.route(
+        "/kestrel.xml",
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>Kestrel Gazette</title>"
+        f"<link>{web.url('/')}</link><item><title>Kestrel ferry talks</title>"
+        f"<link>{web.url('/kestrel.html')}</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    it = await harness.fake.slash("source add", {"url": feed_url}, guild_id=GUILD_A, user_id=ADMIN)
+    await harness.fake.wait_for(
+        lambda: "Added" in (it.original or {}).get("content", ""), timeout=30
+    )
+    sources, feeds = await owned(harness, GUILD_A)
+    (feed,) = [f for f in feeds.values() if f.url == feed_url]
+    (entry,) = [s for s in sources.values() if s.feed_id == feed.id]
+    (seeded,) = [s for s in sources.values() if s.ref == "seed/A.txt"]
+    return GuildAIds(article=seeded.id, feed=feed.id, entry=entry.id)
+
+
+def _admin_commands(ids: GuildAIds, h: Harness) -> list[tuple[str, dict[str, Any]]]:
+    attachment = h.fake.add_attachment("sneaky.txt", b"Sneaky text. " * 20, "text/plain")
+    return [
+        ("source add", {"url": h.web.url("/kestrel.html")}),
+        ("source add", {"file": attachment}),
+        ("source list", {}),
+        ("source remove", {"id": ids.article}),
+        ("source remove", {"id": ids.feed}),
+        ("source refresh", {"id": ids.feed}),
+        ("source refresh", {}),
+    ]
+
+
+async def test_a_non_admin_is_refused_every_source_command(
+    harness: Harness, guild_a: GuildAIds
+) -> None:
+    """With /source shown to everyone, each subcommand (own ids included) is refused privately
+    by the bot and changes nothing: no fetch, no source or feed added or removed."""
+    harness.fake.show_command_to_everyone(GUILD_A, "source")
+    member = harness.user(GUILD_A)
+    before, fetched = await owned(harness, GUILD_A), len(harness.web.requests)
+    commands = _admin_commands(guild_a, harness)
+    for name, options in commands:
+        it = await harness.fake.slash(name, options, guild_id=GUILD_A, user_id=member)
+        message = await it.wait_message()
+        assert it.responses[0]["type"] == 4 and it.ephemeral, name
+        assert message["content"] == (
+            "Only members with Manage Server or the `Editors` role can manage sources."
+        ), (name, options)
+    assert {c for c, _ in commands} == {
+        "source add",
+        "source list",
+        "source remove",
+        "source refresh",
+    }
+    assert len(harness.web.requests) == fetched
+    assert await owned(harness, GUILD_A) == before
+
+
+@pytest.mark.parametrize("command", ["source remove", "source refresh"])
+async def test_admin_command_autocomplete_offers_a_non_admin_nothing(
+    harness: Harness, guild_a: GuildAIds, command: str
+) -> None:
+    """Typing into `id` lists the guild's sources for its admins only (autocomplete skips the
+    command's own check, so it checks by itself)."""
+    harness.fake.show_command_to_everyone(GUILD_A, "source")
+    for text in ("", "kestrel", guild_a.feed):
+        admin = await harness.fake.autocomplete(
+            command, {"id": text}, "id", guild_id=GUILD_A, user_id=ADMIN
+        )
+        await admin.wait_response()
+        assert admin.autocomplete_choices, text
+        member = await harness.fake.autocomplete(
+            command, {"id": text}, "id", guild_id=GUILD_A, user_id=harness.user(GUILD_A)
+        )
+        await member.wait_response()
+        assert member.autocomplete_choices == [], text
+
+
+@pytest.mark.parametrize("command", ["source remove", "source refresh"])
+@pytest.mark.parametrize("which", ["article", "feed", "entry"])
+async def test_another_guilds_exact_id_is_not_found(
+    harness: Harness, guild_a: GuildAIds, command: str, which: str
+) -> None:
+    """Guild B's admin naming guild A's source or feed by its exact id gets "not found";
+    guild A's sources and feeds stay as they were and nothing is fetched."""
+    target = getattr(guild_a, which)
+    admin_b = harness.user(GUILD_B, permissions=MANAGE_GUILD)
+    before, fetched = await owned(harness, GUILD_A), len(harness.web.requests)
+    it = await harness.fake.slash(command, {"id": target}, guild_id=GUILD_B, user_id=admin_b)
+    message = await it.wait_message(timeout=20)
+    assert it.ephemeral
+    assert message["content"].startswith(f"This server has no source or feed `{target}`")
+    assert len(harness.web.requests) == fetched
+    assert await owned(harness, GUILD_A) == before
+    _, in_a = await ask(harness, "who chaired the Kestrel ferry talks?", user=harness.user())
+    assert "India Juliet" in embed(in_a)["description"]
+
+
+@pytest.mark.parametrize("which", ["article", "entry"])
+async def test_another_guilds_exact_id_is_no_ask_source(
+    harness: Harness, guild_a: GuildAIds, which: str
+) -> None:
+    """/ask source:<guild A's exact id> in guild B is an unknown source, not a way in."""
+    target = getattr(guild_a, which)
+    it, message = await ask(
+        harness,
+        "ferry talks prisoner swaps",
+        user=harness.user(GUILD_B),
+        guild=GUILD_B,
+        source=target,
+    )
+    note = await private_note(it, message)
+    assert f"no source or publisher '{target}' here" in note["content"]
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "options"),
+    [
+        ("source remove", "id", {}),
+        ("source refresh", "id", {}),
+        ("ask", "source", {"question": "talks"}),
+    ],
+)
+async def test_autocomplete_never_offers_another_guilds_sources(
+    harness: Harness, guild_a: GuildAIds, command: str, option: str, options: dict[str, Any]
+) -> None:
+    """Guild B's admin typing guild A's ids, titles or publishers is offered none of them."""
+    theirs = {guild_a.article, guild_a.feed, guild_a.entry}
+    admin_b = harness.user(GUILD_B, permissions=MANAGE_GUILD)
+    for text in (*sorted(theirs), "kestrel", "prisoner swaps", ""):
+        it = await harness.fake.autocomplete(
+            command, {**options, option: text}, option, guild_id=GUILD_B, user_id=admin_b
+        )
+        await it.wait_response()
+        offered = {c["value"] for c in it.autocomplete_choices}
+        assert not offered & theirs, text
+        assert "Kestrel Gazette" not in offered, text

@@ -28,6 +28,7 @@ from index.extract import (
     remove_recurring,
 )
 from index.types import Document
+from tests.hostile import pdf_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -60,19 +61,7 @@ def make_pdf(lines: list[str], title: str | None = None) -> bytes:
     ]
     if title:
         objects.append(b"<< /Title (%s) >>" % title.encode("latin-1"))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    info = b" /Info %d 0 R" % len(objects) if title else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\n" % (len(objects) + 1, info)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
+    return pdf_bytes(objects, info=len(objects) if title else None)
 
 
 def tokens(text: str) -> list[str]:

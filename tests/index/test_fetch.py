@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import ipaddress
+import re
 import socket
 import time
+import tracemalloc
 import zlib
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -24,7 +29,79 @@ NAMES = {
     "mixed.test": [PUBLIC_IP, "10.0.0.1"],
     "mapped.test": ["::ffff:192.168.0.1"],
     "metadata.test": ["169.254.169.254"],
+    "private.test": ["192.168.1.1"],
+    "cgnat.test": ["100.64.0.1"],
+    "sixtofour.test": ["2002:c0a8:101::"],  # 6to4 around 192.168.1.1
+    "nat64.test": ["64:ff9b::a9fe:a9fe"],  # NAT64 around 169.254.169.254
+    "mixed6.test": ["2606:4700::1111", "fe80::1"],
+    "garbage.test": ["evil.example"],  # a resolver answering a name, not an address
 }
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+class NetworkGuard:
+    """Connections outside 127.0.0.0/8 and name lookups are stopped before a packet leaves.
+
+    A stopped attempt is refused like a closed port; unless the test expected it, the test fails.
+    """
+
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, int]] = []  # outside 127.0.0.0/8, all stopped
+        self.lookups: list[str] = []
+        self.expected: set[str] = set()
+
+    def unexpected(self) -> list[str]:
+        bad = [f"connect {h}:{p}" for h, p in self.connects if not _tolerated(h, self.expected)]
+        return bad + [f"lookup {name}" for name in self.lookups if name != "localhost"]
+
+
+def _tolerated(host: str, expected: set[str]) -> bool:
+    # ::1 is loopback but not 127.0.0.0/8: "localhost" may offer it; it is stopped all the same.
+    return host in expected or host == "::1"
+
+
+@pytest.fixture(autouse=True)
+def network_guard(monkeypatch) -> Iterator[NetworkGuard]:
+    """Every test here may send traffic to 127.0.0.0/8 only, whatever the code under test does."""
+    guard = NetworkGuard()
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def stopped(sock: socket.socket, address: object) -> bool:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return False
+        host, port = address[0], address[1]  # type: ignore[index]
+        if ipaddress.ip_address(host.split("%", 1)[0]) in LOOPBACK:
+            return False
+        guard.connects.append((host, port))
+        return True
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if stopped(sock, address):
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "stopped by the test's network guard")
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        return errno.ECONNREFUSED if stopped(sock, address) else real_connect_ex(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        try:
+            ipaddress.ip_address(name.split("%", 1)[0])
+        except (ValueError, AttributeError):
+            guard.lookups.append(name)
+            if name != "localhost":  # /etc/hosts; anything else could go to a DNS server
+                raise socket.gaierror(
+                    socket.EAI_NONAME, "stopped by the test's network guard"
+                ) from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield guard
+    if guard.unexpected():
+        pytest.fail(f"traffic outside 127.0.0.0/8 was attempted: {guard.unexpected()}")
 
 
 class FakeResolver:
@@ -62,6 +139,28 @@ class Recorder:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         return self.routes.get(request.url.path, httpx.Response(200, content=b"<p>public</p>"))
+
+
+class LoopbackAsPublic(httpx.AsyncBaseTransport):
+    """The real HTTP transport, but PUBLIC_IP is the loopback server: a public site under test.
+
+    Any other address reaching the connection layer fails the test.
+    """
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.urls: list[str] = []
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.urls.append(str(request.url))
+        if request.url.host != PUBLIC_IP:
+            pytest.fail(f"request reached the transport: {request.method} {request.url}")
+        request.url = request.url.copy_with(host=self.server.host, port=self.server.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def private_ok(**kw) -> FetchSettings:
@@ -396,7 +495,52 @@ HOSTILE = [
     "https://public.test:6379/",
     "http://:80/",
     "http://public.test:99999/",
+    "http://private.test/",
+    "http://cgnat.test/",
+    "http://sixtofour.test/",
+    "http://nat64.test/",
+    "http://mixed6.test/",
+    "http://garbage.test/",
+    "http://0:{port}/",
+    "http://017700000001:{port}/",
+    "http://0x7f.0x0.0x0.0x1:{port}/",
+    "http://0x7f000001.:{port}/",
+    "http://[0:0:0:0:0:ffff:127.0.0.1]:{port}/",
+    "http://[::ffff:0:127.0.0.1]:{port}/",
+    "http://[0::1]:{port}/",
+    "http://[::1%25lo]:{port}/",
+    "https://127.0.0.1:{port}/",
+    "HTTP://127.0.0.1:{port}/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[::ffff:10.0.0.1]/",
+    "http://[::ffff:100.64.0.1]/",
+    "http://[2002:a9fe:a9fe::]/",
+    "http://[2002:c0a8:101::]/",
+    "http://[64:ff9b::a00:1]/",
+    "http://[fe80::1%25eth0]/",
+    "http://[100::1]/",
+    "http://[ff02::1]/",
+    "http://4294967295/",
+    "http://169.254.1.1/",
+    "http://192.0.2.1/",
+    "http://240.0.0.1/",
+    "ws://127.0.0.1:{port}/",
+    "dict://127.0.0.1:{port}/",
+    "data:text/html,<p>x</p>",
+    "http:/127.0.0.1:{port}/",
+    "http:\\\\127.0.0.1:{port}/",
+    "http://127.0.0.1%2f@public.test/",
+    "http://public.test\\@127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}#@public.test/",
+    "http://%31%32%37.0.0.1:{port}/",
+    "http://\u2460\u2461\u2466.0.0.1:{port}/",  # circled digits 127
+    "http://\u24dbocalhost:{port}/",  # circled l
 ]
+# Every refusal names the URL, then one of these reasons.
+REASON = re.compile(
+    r"(address \S+ is .+|scheme '\w+'; .+|no scheme; .+|no host|credentials .+"
+    r"|port \d+ is not allowed .+|invalid .+|\S+ resolved to .+, not an IP address)"
+)
 
 
 @pytest.mark.parametrize("template", HOSTILE)
@@ -411,7 +555,8 @@ async def test_hostile_url_refused_before_connecting(http_server, template):
         with pytest.raises(UnsafeURLError) as caught:
             await fetcher.get(url)
     message = str(caught.value)
-    assert message.startswith("refused ")
+    assert message.startswith(f"refused {url}: ")
+    assert REASON.fullmatch(message.removeprefix(f"refused {url}: "))
     assert "\n" not in message
     assert transport.calls == 0
     assert http_server.hits() == 0
@@ -580,6 +725,266 @@ async def test_allowed_ports_setting_permits_port():
         got = await fetcher.get("http://public.test:8080/")
     assert isinstance(got, Fetched)
     assert recorder.requests[0].headers["host"] == "public.test:8080"
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
+
+
+def point_proxies_at(monkeypatch, server) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.setenv(name, server.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
+LOOPBACK_SPELLINGS = [t for t in HOSTILE if "{port}" in t and t.startswith("http")]
+
+
+@pytest.mark.parametrize("template", LOOPBACK_SPELLINGS)
+async def test_hostile_url_refused_with_proxy_variables_set(http_server, monkeypatch, template):
+    """With HTTP(S)_PROXY set to a listener, the real transport still refuses; it hears nothing."""
+    http_server.route("/", "secret")
+    point_proxies_at(monkeypatch, http_server)
+    settings = FetchSettings(allowed_ports=(http_server.port,))
+    async with Fetcher(settings, resolver=FakeResolver()) as fetcher:
+        with pytest.raises(UnsafeURLError):
+            await fetcher.get(template.format(port=http_server.port))
+    assert http_server.hits() == 0
+
+
+class RebindingResolver:
+    """A DNS answer that changes: public on the first lookup, loopback on any later one."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return [PUBLIC_IP] if self.calls == 1 else ["127.0.0.1"]
+
+
+async def test_real_connection_goes_to_the_checked_address(http_server, monkeypatch, network_guard):
+    """The real connection layer dials the checked address: not a proxy, not a second lookup."""
+    http_server.route("/", "secret")
+    point_proxies_at(monkeypatch, http_server)
+    network_guard.expected.add(PUBLIC_IP)  # stopped by the guard, as a closed port would be
+    resolver = RebindingResolver()
+    async with Fetcher(FetchSettings(), resolver=resolver) as fetcher:
+        with pytest.raises(FetchError, match="cannot connect"):
+            await fetcher.get("http://rebind.test/")
+    assert network_guard.connects == [(PUBLIC_IP, 80)]
+    assert resolver.calls == 1
+    assert http_server.hits() == 0
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:{port}/secret",
+        "http://localhost:{port}/secret",
+        "http://[::1]:{port}/secret",
+        "http://[::ffff:127.0.0.1]:{port}/secret",
+        "http://[64:ff9b::7f00:1]:{port}/secret",
+        "http://2130706433:{port}/secret",
+        "http://0x7f000001:{port}/secret",
+        "http://0177.0.0.1:{port}/secret",
+        "http://127.1:{port}/secret",
+        "http://loopback.test:{port}/secret",
+        "http://private.test:{port}/secret",
+        "//127.0.0.1:{port}/secret",
+        "http://example.com@127.0.0.1:{port}/secret",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://public.test:22/secret",
+        "gopher://127.0.0.1:{port}/secret",
+        "file:///etc/passwd",
+    ],
+)
+async def test_redirect_from_a_real_public_server_to_loopback_refused(http_server, location):
+    """A real server playing a public site redirects to loopback: refused, nothing sent there."""
+    http_server.redirect("/", location.format(port=http_server.port))
+    http_server.route("/secret", "secret")
+    transport = LoopbackAsPublic(http_server)
+    settings = FetchSettings(allowed_ports=(http_server.port,))
+    async with Fetcher(settings, resolver=FakeResolver(), transport=transport) as fetcher:
+        with pytest.raises(UnsafeURLError) as caught:
+            await fetcher.get("http://public.test/")
+    assert "\n" not in str(caught.value)
+    assert transport.urls == [f"http://{PUBLIC_IP}/"]
+    assert (http_server.hits("/"), http_server.hits("/secret")) == (1, 0)
+
+
+@pytest.mark.parametrize(("hops", "followed"), [(5, True), (6, False)])
+async def test_default_settings_follow_five_redirects_not_six(http_server, hops, followed):
+    """With the default limit a chain of 5 redirects is followed and one of 6 is refused."""
+    for i in range(hops):
+        http_server.redirect(f"/r{i}", f"/r{i + 1}")
+    http_server.route(f"/r{hops}", "end")
+    transport = LoopbackAsPublic(http_server)
+    async with Fetcher(FetchSettings(), resolver=FakeResolver(), transport=transport) as fetcher:
+        if followed:
+            got = await fetcher.get("http://public.test/r0")
+            assert isinstance(got, Fetched)
+            assert (got.url, got.body) == (f"http://public.test/r{hops}", b"end")
+        else:
+            with pytest.raises(FetchError) as caught:
+                await fetcher.get("http://public.test/r0")
+            assert str(caught.value) == "http://public.test/r0: more than 5 redirects"
+    assert http_server.hits(f"/r{hops}") == (1 if followed else 0)
+
+
+async def test_allow_private_networks_keeps_the_port_rule_for_public_addresses():
+    """allow_private_networks opens odd ports on private addresses only, never on public ones."""
+    async with Fetcher(
+        private_ok(), resolver=FakeResolver(), transport=ForbiddenTransport()
+    ) as fetcher:
+        with pytest.raises(UnsafeURLError) as caught:
+            await fetcher.get("http://public.test:6379/")
+    assert str(caught.value) == (
+        "refused http://public.test:6379/: port 6379 is not allowed "
+        "(add it to [fetch] allowed_ports)"
+    )
+
+
+async def test_allow_private_networks_fetches_a_private_address_on_any_port():
+    """With allow_private_networks a private host on an odd port is fetched (closed networks)."""
+    recorder = Recorder()
+    async with Fetcher(
+        private_ok(), resolver=FakeResolver(), transport=httpx.MockTransport(recorder)
+    ) as fetcher:
+        got = await fetcher.get("http://private.test:8080/")
+    assert isinstance(got, Fetched)
+    assert str(recorder.requests[0].url) == "http://192.168.1.1:8080/"
+
+
+async def test_resolver_answering_a_name_refused_even_with_private_networks_allowed():
+    """A resolver answer that is not an IP address is refused: connecting would look it up again."""
+    async with Fetcher(
+        private_ok(), resolver=FakeResolver(), transport=ForbiddenTransport()
+    ) as fetcher:
+        with pytest.raises(UnsafeURLError) as caught:
+            await fetcher.get("http://garbage.test/")
+    assert str(caught.value) == (
+        "refused http://garbage.test/: garbage.test resolved to 'evil.example', not an IP address"
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/html; charset=utf-8",
+        "application/xhtml+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/xml",
+        "text/xml",
+        "application/vnd.example+xml",
+        "text/plain",
+        "text/markdown",
+        "application/pdf",
+        "application/json",
+        "application/ld+json",
+        "application/x-ndjson",
+        None,
+    ],
+)
+async def test_readable_content_types_fetched(http_server, content_type):
+    """Pages, feeds, text, PDF, JSON and an unlabelled body are fetched."""
+    http_server.route("/doc", b"body", content_type=content_type)
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/doc"))
+    assert isinstance(got, Fetched)
+    assert got.body == b"body"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "image/png",
+        "image/svg+xml",
+        "application/octet-stream",
+        "application/zip",
+        "application/gzip",
+        "video/mp4",
+        "audio/mpeg",
+        "application/x-msdownload",
+        "font/woff2",
+    ],
+)
+async def test_other_content_types_refused_before_the_body_is_read(http_server, content_type):
+    """Images, archives, binaries and media are refused in one line, before their body is read."""
+    http_server.route("/file", b"x" * 5000, content_type=content_type, send_length=False)
+    url = http_server.url("/file")
+    async with Fetcher(private_ok(max_bytes=4096)) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    # The body is past max_bytes: the content type, not the size, is what was refused.
+    assert str(caught.value) == (
+        f"{url}: content type {content_type!r} is not fetched "
+        "(only HTML, XML/RSS/Atom, text, PDF or JSON)"
+    )
+    assert not isinstance(caught.value, UnsafeURLError)
+
+
+def deflate(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.fixture(scope="module")
+def zeros() -> bytes:
+    return bytes(50_000_000)
+
+
+@pytest.mark.parametrize(
+    ("coding", "wbits"),
+    [("gzip", 16 + zlib.MAX_WBITS), ("deflate", zlib.MAX_WBITS), ("deflate", -zlib.MAX_WBITS)],
+    ids=["gzip", "deflate-zlib", "deflate-raw"],
+)
+async def test_bomb_is_cut_while_streaming_never_inflated(http_server, zeros, coding, wbits):
+    """50 MB of compressed zeros is cut at max_bytes; memory never holds more than a few MB."""
+    bomb = deflate(zeros, wbits)
+    http_server.route("/bomb", bomb, headers={"Content-Encoding": coding}, send_length=False)
+    url = http_server.url("/bomb")
+    async with Fetcher(private_ok(max_bytes=1_000_000)) as fetcher:
+        tracemalloc.start()
+        try:
+            with pytest.raises(FetchError) as caught:
+                await fetcher.get(url)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert str(caught.value) == f"{url}: response larger than 1000000 bytes"
+    assert peak < 8_000_000
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        # A small gzip member, then padding the decoder would keep as unused data.
+        ("gzip", gzip.compress(b"<p>hi</p>") + bytes(3_000_000)),
+        # Empty stored deflate blocks: bytes on the wire that inflate to nothing.
+        ("deflate", b"\x78\x9c" + b"\x00\x00\x00\xff\xff" * 600_000 + b"\x03\x00"),
+    ],
+    ids=["gzip-trailer-padding", "empty-deflate-blocks"],
+)
+async def test_raw_bytes_count_against_the_limit(http_server, coding, body):
+    """Compressed bytes that inflate to little still stop the download at max_bytes."""
+    http_server.route("/pad", body, headers={"Content-Encoding": coding}, send_length=False)
+    url = http_server.url("/pad")
+    async with Fetcher(private_ok(max_bytes=1_000_000)) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.get(url)
+    assert str(caught.value) == f"{url}: response larger than 1000000 bytes"
+
+
+async def test_data_after_the_gzip_trailer_is_dropped(http_server):
+    """Bytes after the end of a gzip stream (within the limit) are ignored, not decoded."""
+    body = gzip.compress(b"<p>hi</p>") + b"trailing junk"
+    http_server.route("/page", body, headers={"Content-Encoding": "gzip"})
+    async with Fetcher(private_ok()) as fetcher:
+        got = await fetcher.get(http_server.url("/page"))
+    assert isinstance(got, Fetched)
+    assert got.body == b"<p>hi</p>"
 
 
 # --- pure functions ---
