@@ -22,7 +22,7 @@ from bot.config import load_config, load_settings
 from index import evaluate
 from index.dates import parse_day
 from index.errors import BriefbotError
-from index.library import Library
+from index.library import Library, preview
 from index.settings import Settings
 from index.types import Answer, IngestReport
 
@@ -168,6 +168,29 @@ async def ingest(ctx: Context, sources: tuple[str, ...], guild: str | None, work
         finally:
             bar.close()
     return print_report(report)
+
+
+@main.command("extract")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per document.")
+@click.pass_obj
+@run_async
+async def extract_command(ctx: Context, sources: tuple[str, ...], as_json: bool) -> int:
+    """Show what ingest would extract from files, directories or URLs; stores nothing.
+
+    Files may be gzip-compressed (story.html.gz); a feed URL shows each of its entries.
+    """
+    failed = 0
+    async for item in preview(list(sources), ctx.settings()):
+        if isinstance(item, tuple):
+            failed += 1
+            fail(f"{item[0]}: {item[1]}")
+            continue
+        if as_json:
+            click.echo(json.dumps(render.extracted_json(item), ensure_ascii=False))
+        else:
+            click.echo(render.extracted_text(item))
+    return 1 if failed else 0
 
 
 # --- ask ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -25,13 +26,18 @@ from discord.ext import commands
 
 from bot.config import DISCORD_API, Config, ConfigError, DiscordSettings
 from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache, Cooldowns
-from index import Library
+from index import Job, Library
 from index.errors import BriefbotError
 
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.info")
 TOKEN_SECONDS = 14 * 60  # interaction tokens live 15 min: older ones cannot be answered
+
+
+def _why(exc: BaseException) -> str:
+    """One line, never the statement's parameters (a job's row holds an interaction token)."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
 def package_version() -> str:
@@ -118,20 +124,59 @@ class Briefbot(commands.AutoShardedBot):
             return True
         return ((guild_id or 0) >> 22) % count in ids
 
-    async def begin_job(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+    async def begin_job(
+        self, key: str, kind: str, payload: dict[str, Any], created_at: datetime | None = None
+    ) -> bool:
         """Library.begin_job that never fails the command: False if it was not recorded."""
         try:
-            await self.library.begin_job(key, kind, payload)
+            await self.library.begin_job(key, kind, payload, created_at=created_at)
             return True
         except Exception as exc:  # the journal is a safety net: never fail the command
-            log.warning("could not record %s (it will not survive a restart): %s", key, exc)
+            log.warning("could not record %s (it will not survive a restart): %s", key, _why(exc))
             return False
 
-    async def end_job(self, key: str) -> None:
+    async def end_job(self, key: str) -> bool:
+        """Library.end_job: True if this call removed the record (a claim on the job)."""
         try:
-            await self.library.end_job(key)
+            return await self.library.end_job(key)
         except Exception as exc:
-            log.warning("could not mark %s done (a restart may redo it): %s", key, exc)
+            log.warning("could not mark %s done (a restart may redo it): %s", key, _why(exc))
+            return False
+
+    @contextlib.asynccontextmanager
+    async def job(
+        self, key: str, kind: str, payload: dict[str, Any], *, first: bool = False
+    ) -> AsyncIterator[None]:
+        """Records the work while the block runs, so a successor finishes it if we die.
+
+        Recorded alongside the work (`first`: before it); done when the block ends, even
+        in error, except when it is cancelled: this process is stopping, and the next
+        one finishes the job.
+        """
+        recorded = asyncio.create_task(self.begin_job(key, kind, payload))
+        if first:
+            await recorded
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if await recorded:
+                await self.end_job(key)
+            raise
+        if await recorded:
+            await self.end_job(key)
+
+    async def claim(self, job: Job) -> bool:
+        """Whether this process should finish `job`, left by a previous process: it is on
+        our shard, began before we started (ours are running), and no one took it yet."""
+        if not self.owns(job.payload.get("guild_id")) or job.created_at >= self.started:
+            return False
+        return await self.end_job(job.key)
+
+    async def release(self, job: Job) -> None:
+        """A claimed job we could not finish because we are stopping: it goes back."""
+        await asyncio.shield(self.begin_job(job.key, job.kind, job.payload, job.created_at))
 
     async def sync_commands(self) -> None:
         """Global sync, or instant per-guild sync for the guilds in `dev_guilds`."""

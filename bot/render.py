@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from index.types import Answer, Hit, SourceInfo
+from index.types import Answer, Extracted, Hit, SourceInfo
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 UNDERLINE, NO_UNDERLINE = "\x1b[4m", "\x1b[24m"
@@ -28,6 +28,32 @@ def source_json(source: SourceInfo) -> dict[str, Any]:
         "publisher": source.publisher,
         "published": iso(source.published),
     }
+
+
+def extracted_json(item: Extracted) -> dict[str, Any]:
+    """The `extract --json` line (a contract: exactly these keys)."""
+    doc = item.doc
+    return {
+        "ref": doc.ref,
+        "title": doc.title,
+        "publisher": doc.publisher,
+        "published": iso(doc.published),
+        "url": doc.url,
+        "text": doc.text,
+        "passages": list(item.passages),
+    }
+
+
+def extracted_text(item: Extracted) -> str:
+    """A document for the terminal: its citation line, then its numbered passages."""
+    doc = item.doc
+    cite = " · ".join(
+        x for x in (doc.publisher, doc.title, iso(doc.published), doc.url or doc.ref) if x
+    )
+    words = len(doc.text.split())
+    lines = [f"{BOLD}{cite}{RESET}", f"{len(item.passages)} passages, {words} words"]
+    lines += [f"  [{n}] {text}" for n, text in enumerate(item.passages, start=1)]
+    return "\n".join(lines) + "\n"
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

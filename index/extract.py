@@ -440,11 +440,27 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
+# What the detector may name instead of cp1252: scripts whose bytes cp1252 would turn into
+# mojibake. A Latin guess (cp1250, cp437, mac_roman, …) on undeclared text is usually
+# wrong about cp1252 pages, the commonest undeclared encoding, so those are ignored.
+_DISTINCT = re.compile(
+    r"^(shift_jis|cp932|euc_j|iso2022|gb|big5|cp949|euc_kr|johab|hz|"
+    r"cp1251|koi8|iso8859-5|mac_cyrillic|cp866|cp855|"
+    r"cp1253|iso8859-7|cp1255|iso8859-8|cp1256|iso8859-6|cp874|tis_620|cp1258)"
+)
+
+
 def _detected(body: bytes) -> str | None:
+    """A non-Latin encoding the bytes are clearly in, or None (then cp1252 is assumed)."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(body[:_DETECT_BYTES]).best()
-    return _codec(best.encoding) if best is not None else None
+    first = re.search(rb"[\x80-\xff]", body)
+    if first is None:
+        return None
+    start = max(0, first.start() - 1024)  # the sample holds the bytes that tell
+    best = from_bytes(body[start : start + _DETECT_BYTES]).best()
+    guess = _codec(best.encoding) if best is not None else None
+    return guess if guess and _DISTINCT.match(guess) else None
 
 
 def _decode(body: bytes, charset: str | None = None) -> str:
@@ -452,7 +468,8 @@ def _decode(body: bytes, charset: str | None = None) -> str:
 
     BOM first; then UTF-8 when the bytes are valid UTF-8 and the declaration is a
     single-byte charset or missing; then the declared charset if the bytes decode under
-    it; then the charset detected from the bytes; then cp1252 with replacements.
+    it; then a non-Latin charset the bytes are clearly in (charset-normalizer); then
+    cp1252, the commonest undeclared one, with replacements.
     """
     for bom, enc in (
         (b"\xef\xbb\xbf", "utf-8"),
@@ -474,7 +491,7 @@ def _decode(body: bytes, charset: str | None = None) -> str:
             return body.decode(declared)
         except UnicodeDecodeError:
             pass
-    guess = _detected(body) if not body.isascii() else None
+    guess = _detected(body)
     if guess is not None:
         try:
             return body.decode(guess)

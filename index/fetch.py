@@ -37,8 +37,9 @@ BAD_LOCATION = "Invalid URL in location header"  # how httpx words an unparsable
 ACCEPT_ENCODING = "gzip, deflate"
 ALLOW_HINT = "(set [fetch] allow_private_networks to allow)"
 # What extraction reads: web pages, feeds, plain text, PDF and JSON records. Anything else
-# (images, archives, application/octet-stream) is refused before its body is read; a missing
-# Content-Type is let through, since the extractor goes by the bytes first.
+# (images, archives, media) is refused before its body is read. A missing Content-Type and
+# the generic binary ones are let through: many servers (S3, CMSes) label PDFs and pages
+# that way, and the extractor goes by the bytes first.
 ACCEPTED_TYPES = frozenset(
     {
         "text/html",
@@ -52,6 +53,8 @@ ACCEPTED_TYPES = frozenset(
         "application/json",
         "application/x-ndjson",
         "application/jsonl",
+        "application/octet-stream",
+        "binary/octet-stream",
     }
 )
 ACCEPTED_TYPES_SHOWN = "HTML, XML/RSS/Atom, text, PDF or JSON"

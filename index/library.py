@@ -13,13 +13,10 @@ import functools
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from index import extract, store, worker
+from index import extract, store
 from index.bm25 import IndexFileError, PassageIndex, SourceItem
 from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
 from index.fetch import Fetcher, NotModified
@@ -55,7 +52,9 @@ from index.types import (
     Answer,
     Correction,
     Document,
+    Extracted,
     Feed,
+    FeedEntry,
     FeedInfo,
     Fetched,
     Hit,
@@ -63,11 +62,11 @@ from index.types import (
     Job,
     SourceInfo,
 )
+from index.worker import Workers
 
 log = logging.getLogger(__name__)
 
 FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
-KILL_GRACE = 5.0  # seconds past the time limit before a stuck worker is killed
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
 WORKER_NICE = 10  # ingest workers yield the CPU to the process answering questions
 GAP_SECONDS = 30.0  # a change number missing this long is a rolled-back write
@@ -142,11 +141,11 @@ def plan_inputs(inputs: Sequence[str]) -> tuple[list[Task], list[tuple[str, str]
             continue
         path = Path(value)
         if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_TYPES
-            )
+            files = sorted(p for p in path.rglob("*") if p.is_file() and _ingestible(p))
             if not files:
-                failed.append((value, "directory holds no .txt .md .html .htm .pdf .json .jsonl"))
+                failed.append(
+                    (value, "directory holds no .txt .md .html .htm .pdf .json .jsonl (or .gz)")
+                )
             tasks.extend(_file_task(p) for p in files)
         elif path.is_file():
             tasks.append(_file_task(path))
@@ -155,6 +154,14 @@ def plan_inputs(inputs: Sequence[str]) -> tuple[list[Task], list[tuple[str, str]
         else:
             failed.append((value, "no such file or directory"))
     return tasks, failed
+
+
+def _ingestible(path: Path) -> bool:
+    """A file type ingest reads, gzip-compressed or not (story.html, story.html.gz)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in FILE_TYPES
 
 
 def _file_task(path: Path) -> Task:
@@ -178,8 +185,15 @@ def _read_file(path: str, limit: int, key: str) -> bytes:
 
 def _extract_file(path: str, limits: ExtractSettings) -> Document:
     # Read up to the largest type's limit; extract_bytes applies the file's own type's.
-    largest = max(limits.max_pdf_bytes, limits.max_text_bytes, limits.max_decompressed_bytes)
-    data = _read_file(path, largest, "max_pdf_bytes")
+    key, largest = max(
+        (
+            ("max_pdf_bytes", limits.max_pdf_bytes),
+            ("max_text_bytes", limits.max_text_bytes),
+            ("max_decompressed_bytes", limits.max_decompressed_bytes),
+        ),
+        key=lambda item: item[1],
+    )
+    data = _read_file(path, largest, key)
     return extract.extract_bytes(data, ref=path, filename=path, limits=limits)
 
 
@@ -192,14 +206,6 @@ def _extract_fetched(ref: str, fetched: Fetched, limits: ExtractSettings) -> Doc
 
 def _read_records(path: str, limit: int) -> list[Document | ExtractError]:
     return list(extract.iter_records(_read_file(path, limit, "max_records_bytes"), ref=path))
-
-
-def _kill(pool: ProcessPoolExecutor) -> None:
-    """Stops a pool whose worker is stuck in C code the alarm cannot interrupt."""
-    for process in list(getattr(pool, "_processes", {}).values()):
-        with contextlib.suppress(OSError):
-            process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def prepare(
@@ -260,8 +266,7 @@ class Library:
         self._saving: asyncio.Future[bool] | None = None
         # Saving is PassageIndex's own; another engine keeps its data itself.
         self.index_dir = index_dir(settings) if searcher is PassageIndex else None
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_size = 0
+        self.workers = Workers(settings.extract, nice=WORKER_NICE)
         self._watchers = 0  # running watch() tasks
         self._above: set[int] = set()  # applied changes above the floor _seq
         self._gaps: dict[int, float] = {}  # change numbers missing above the floor: since
@@ -286,95 +291,10 @@ class Library:
         if self._saving is not None:
             await asyncio.wait([self._saving])
         await self.save_index()
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-        self._pool_size = 0
+        self.workers.close()
         await self.fetcher.aclose()
         if self._engine is not None:
             await self._engine.dispose()
-
-    def _pool_for(self, workers: int) -> None:
-        if self._pool is not None and self._pool_size != workers:
-            self._pool.shutdown()
-            self._pool = None
-        if self._pool is None:
-            self._pool = self._new_pool(workers)
-            self._pool_size = workers
-
-    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
-        # spawn, not fork: the event loop's threads must not be copied into workers.
-        context = multiprocessing.get_context("spawn")
-        root = logging.getLogger()
-        formatter = root.handlers[0].formatter if root.handlers else None
-        fmt = formatter._fmt if formatter is not None else None
-        levels = {
-            name: logger.level
-            for name, logger in logging.Logger.manager.loggerDict.items()
-            if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
-        }
-        limits = self.settings.extract
-        return ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=worker.setup,
-            initargs=(WORKER_NICE, limits.memory_limit, root.level, fmt, levels),
-        )
-
-    async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
-        """CPU work off the event loop: in the worker processes if an ingest set them up."""
-        if self._pool is None and self._pool_size:
-            self._pool_for(self._pool_size)  # a worker died earlier: a new pool
-        if self._pool is None:
-            return await asyncio.to_thread(fn, *args)
-        pool = self._pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        except BrokenProcessPool as exc:
-            self._drop_pool(pool)
-            raise ExtractError("the worker process died while preparing it") from exc
-
-    async def _extracting(self, fn: Callable[..., T], *args: Any) -> T:
-        """Extraction of one input in a worker process, under [extract] time and memory limits.
-
-        A worker killed for overrunning the time limit, or dead (a crash in C code), breaks
-        its pool: the inputs queued behind it are retried once in a fresh pool, so only
-        the input that caused it fails.
-        """
-        for attempt in range(2):
-            if self._pool is None:
-                self._pool_for(self._pool_size or 1)
-            assert self._pool is not None
-            pool = self._pool
-            try:
-                return await self._limited(pool, fn, *args)
-            except BrokenProcessPool as exc:
-                self._drop_pool(pool)
-                if attempt:
-                    raise ExtractError(
-                        "the worker process died while extracting it (out of memory?)"
-                    ) from exc
-        raise AssertionError("unreachable")
-
-    async def _limited(self, pool: ProcessPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        seconds = self.settings.extract.time_limit
-        call = functools.partial(worker.limited, seconds, fn)
-        future = asyncio.get_running_loop().run_in_executor(pool, call, *args)
-        try:
-            return await asyncio.wait_for(future, seconds + KILL_GRACE)
-        except TimeoutError:
-            _kill(pool)
-            if pool is self._pool:
-                self._pool = None
-            raise ExtractError(
-                f"extraction took longer than {seconds:g} s; its worker was stopped "
-                "([extract] time_limit)"
-            ) from None
-
-    def _drop_pool(self, pool: ProcessPoolExecutor) -> None:
-        pool.shutdown(wait=False, cancel_futures=True)
-        if pool is self._pool:
-            self._pool = None
 
     async def __aenter__(self) -> Library:
         return self
@@ -910,13 +830,13 @@ class Library:
         # Extraction and passages go to worker processes at low priority, so answers
         # never queue behind them for the GIL or the CPU, and a hostile file costs only
         # its own worker's time and memory.
-        self._pool_for(max(workers, 1))
+        self.workers.resize(max(workers, 1))
         files = [t for t in tasks if t.kind == "file"]
         tasks = [t for t in tasks if t.kind != "file"]
         for start in range(0, len(files), CHUNK):
             batch = files[start : start + CHUNK]
             results = await asyncio.gather(
-                *(self._extracting(_extract_file, t.value, limits) for t in batch),
+                *(self.workers.extract(_extract_file, t.value, limits) for t in batch),
                 return_exceptions=True,
             )
             docs: list[Document] = []
@@ -966,7 +886,7 @@ class Library:
                     f"{name}: upload is {len(body):,} bytes, more than the "
                     f"{limits.max_attachment_bytes:,} allowed ([extract] max_attachment_bytes)"
                 )
-            doc = await self._extracting(
+            doc = await self.workers.extract(
                 functools.partial(extract.extract_bytes, ref=ref, filename=name, limits=limits),
                 body,
             )
@@ -1023,13 +943,13 @@ class Library:
         assert isinstance(fetched, Fetched)  # no conditional headers were sent
         limits = self.settings.extract
         if extract.is_feed(fetched.body, fetched.content_type):
-            feed = await self._extracting(
+            feed = await self.workers.extract(
                 functools.partial(extract.parse_feed, url=fetched.url, limits=limits),
                 fetched.body,
             )
             await self._ingest_feed(url, feed, fetched, guild, report, progress, added_by)
             return
-        doc = await self._extracting(_extract_fetched, url, fetched, limits)
+        doc = await self.workers.extract(_extract_fetched, url, fetched, limits)
         await self._store([doc], guild, report, etags={doc.ref: fetched}, added_by=added_by)
 
     async def _ingest_feed(
@@ -1061,13 +981,10 @@ class Library:
             try:
                 page = await self.fetcher.get(entry.link)
                 assert isinstance(page, Fetched)
-                doc = await self._extracting(
+                doc = await self.workers.extract(
                     _extract_fetched, entry.link, page, self.settings.extract
                 )
-                if doc.published is None and entry.published is not None:
-                    doc = replace(doc, published=entry.published)
-                if doc.title is None and entry.title:
-                    doc = replace(doc, title=entry.title)
+                doc = _with_entry(doc, entry)
                 await self._store(
                     [doc], guild, report, feed_id=feed_id, etags={doc.ref: page}, added_by=added_by
                 )
@@ -1096,7 +1013,7 @@ class Library:
                     if len(par.split()) < extract.RECURRING_MAX_WORDS
                 ]
                 seen = await store.publisher_line_counts(session, publishers, lines, ids)
-            prepared = await self._cpu(prepare, docs, seen, self.settings.passages)
+            prepared = await self.workers.run(prepare, docs, seen, self.settings.passages)
         except SQLAlchemyError as exc:
             raise StoreError(f"database: {store.db_reason(exc)}") from exc
         items: list[Prepared] = []
@@ -1238,11 +1155,16 @@ class Library:
         out = [(max(names)[1], sum(n for n, _ in names)) for names in merged.values()]
         return sorted(out, key=lambda item: (-item[1], name_key(item[0])))
 
-    async def begin_job(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+    async def begin_job(
+        self, key: str, kind: str, payload: dict[str, Any], *, created_at: datetime | None = None
+    ) -> None:
         """Records work before it starts, so a process that dies midway leaves a trace its
         successor finds (`jobs`). `payload` is JSON; the same key again replaces it."""
         row = store.PendingRow(
-            key=key, kind=kind, payload=json.dumps(payload), created_at=store.utcnow()
+            key=key,
+            kind=kind,
+            payload=json.dumps(payload),
+            created_at=created_at or store.utcnow(),
         )
         async with self.sessions() as session, session.begin():
             await store.begin_write(session)
@@ -1351,12 +1273,13 @@ class Library:
                 if isinstance(got, NotModified):
                     report.unchanged.append(row.id)
                     return
-                doc = await self._extracting(_extract_fetched, row.ref, got, self.settings.extract)
+                limits = self.settings.extract
+                doc = await self.workers.extract(_extract_fetched, row.ref, got, limits)
                 await self._store(
                     [doc], row.guild, report, feed_id=row.feed_id, etags={row.ref: got}
                 )
             elif row.kind == "file" and os.path.isfile(row.ref):
-                doc = await self._extracting(_extract_file, row.ref, self.settings.extract)
+                doc = await self.workers.extract(_extract_file, row.ref, self.settings.extract)
                 await self._store([doc], row.guild, report)
             else:  # corpus records and vanished files cannot be re-read
                 report.unchanged.append(row.id)
@@ -1373,7 +1296,7 @@ class Library:
                     if row is not None:
                         row.last_checked, row.last_error = store.utcnow(), None
                 return
-            parsed = await self._extracting(
+            parsed = await self.workers.extract(
                 functools.partial(extract.parse_feed, url=got.url, limits=self.settings.extract),
                 got.body,
             )
@@ -1385,6 +1308,80 @@ class Library:
                 row = await session.get(store.FeedRow, feed.id)
                 if row is not None:
                     row.last_checked, row.last_error = store.utcnow(), str(exc)
+
+
+async def preview(
+    inputs: Sequence[str], settings: Settings, *, fetcher: Fetcher | None = None
+) -> AsyncIterator[Extracted | tuple[str, str]]:
+    """What ingest would store for each input (its document and passages), storing nothing.
+
+    Yields an Extracted per document, in input order, or (input, why it failed). The same
+    extraction workers and limits as ingest; boilerplate a publisher repeats is recognised
+    across the inputs given (ingest also counts what the database already holds).
+    """
+    tasks, failed = plan_inputs(inputs)
+    for ref, why in failed:
+        yield ref, why
+    workers = Workers(settings.extract, nice=WORKER_NICE)
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher(settings.fetch)
+    limits = settings.extract
+    docs: list[Document | tuple[str, str]] = []
+    try:
+        for task in tasks:
+            try:
+                if task.kind == "file":
+                    docs.append(await workers.extract(_extract_file, task.value, limits))
+                elif task.kind == "records":
+                    limit = limits.max_records_bytes
+                    for record in await asyncio.to_thread(_read_records, task.value, limit):
+                        if isinstance(record, ExtractError):
+                            docs.append((task.value, _strip_ref(str(record), task.value)))
+                        else:
+                            docs.append(record)
+                else:
+                    docs.extend(await _preview_url(task.value, fetcher, workers, limits))
+            except BriefbotError as exc:
+                docs.append((task.value, _strip_ref(str(exc), task.value)))
+    finally:
+        workers.close()
+        if own_fetcher:
+            await fetcher.aclose()
+    found = [d for d in docs if isinstance(d, Document)]
+    cleaned = iter(extract.remove_recurring(found))
+    p = settings.passages
+    for item in docs:
+        if not isinstance(item, Document):
+            yield item
+            continue
+        doc = next(cleaned)
+        passages = split_passages(doc.paragraphs, min_words=p.min_words, max_words=p.max_words)
+        if passages:
+            yield Extracted(doc, tuple(passages))
+        else:
+            yield doc.ref, "no article text found"
+
+
+async def _preview_url(
+    url: str, fetcher: Fetcher, workers: Workers, limits: ExtractSettings
+) -> list[Document | tuple[str, str]]:
+    fetched = await fetcher.get(url)
+    assert isinstance(fetched, Fetched)
+    if not extract.is_feed(fetched.body, fetched.content_type):
+        return [await workers.extract(_extract_fetched, url, fetched, limits)]
+    feed = await workers.extract(
+        functools.partial(extract.parse_feed, url=fetched.url, limits=limits), fetched.body
+    )
+    out: list[Document | tuple[str, str]] = []
+    for entry in feed.entries:
+        try:
+            page = await fetcher.get(entry.link)
+            assert isinstance(page, Fetched)
+            doc = await workers.extract(_extract_fetched, entry.link, page, limits)
+            out.append(_with_entry(doc, entry))
+        except BriefbotError as exc:
+            out.append((entry.link, _strip_ref(str(exc), entry.link)))
+    return out
 
 
 MAX_ARTICLES = 200  # best articles whose passages all become candidates
@@ -1457,6 +1454,15 @@ def _article_item(
 ) -> SourceItem:
     """A source as one article row, keyed by its first passage id (ids are unique)."""
     return (source_id, guild, [passage_ids[0]], [article_terms(token_lists)])
+
+
+def _with_entry(doc: Document, entry: FeedEntry) -> Document:
+    """A feed entry's date and title fill what its page did not say."""
+    if doc.published is None and entry.published is not None:
+        doc = replace(doc, published=entry.published)
+    if doc.title is None and entry.title:
+        doc = replace(doc, title=entry.title)
+    return doc
 
 
 def _strip_ref(message: str, ref: str) -> str:

@@ -170,7 +170,9 @@ LINES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and real transactions."""
     is_sqlite = url.startswith("sqlite")
-    kwargs: dict[str, Any] = {}
+    # Statement parameters never reach error messages or logs: rows can hold secrets
+    # (a pending job keeps its interaction token).
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30}
     engine = create_async_engine(url, **kwargs)

@@ -126,6 +126,14 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Extracted:
+    """A document as ingest would store it, and its passages (`briefbot extract`)."""
+
+    doc: Document
+    passages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """Work a caller began and had not finished when last seen (`Library.begin_job`)."""
 

@@ -282,6 +282,19 @@ def undeclared_shift_jis() -> bytes:
     return _page(f"<p>{text}</p>").encode("shift_jis")
 
 
+CAFE = "The naïve envoys met at a café in Zürich — déjà vu — and paid 5€ and £3. "
+
+
+def undeclared_cp1252_html() -> bytes:
+    return _page(f"<p>{CAFE * 8}</p>").encode("cp1252")
+
+
+def undeclared_cp1252_text() -> bytes:
+    return ("Talks in Zürich\n\n" + "The delegates met for hours. " * 3000 + CAFE * 3).encode(
+        "cp1252"
+    )
+
+
 def bogus_charset() -> bytes:
     return _page(f"<p>{ARTICLE * 3}</p>", declared="x-no-such-charset\x00").encode()
 
@@ -342,6 +355,9 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("misdeclared-utf8.html", misdeclared_utf8, "text", holds="Переговоры в Майами"),
     Hostile("undeclared-shift-jis.html", undeclared_shift_jis, "text", holds="マイアミでの交渉"),
     Hostile("bogus-charset.html", bogus_charset, "text", holds="Dmitriev"),
+    Hostile("undeclared-cp1252.html", undeclared_cp1252_html, "text", holds="naïve envoys"),
+    # The first 90 KB are ASCII: the detector must look where the other bytes are.
+    Hostile("undeclared-cp1252.txt", undeclared_cp1252_text, "text", holds="5€ and £3"),
     Hostile("deep.json", deep_json, "refused", says="nested too deeply"),
     Hostile("oversized.txt", oversized_text, "refused", says="allowed ([extract] max_"),
     Hostile("bomb.html.gz", gzip_bomb, "refused", says="max_decompressed_bytes"),
@@ -382,6 +398,17 @@ def stuck() -> None:
     """Blocks the alarm and sleeps: C code that never returns to the interpreter."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     time.sleep(60)
+
+
+def die_in_a_worker() -> str:
+    """Kills the worker process it runs in (as a crash in C code would); in the main
+    process, where a retry in a thread runs it, says so instead."""
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    return "thread"
 
 
 def main(argv: list[str]) -> None:

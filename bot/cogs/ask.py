@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from bot.views import NONE, Throttled, answer_view
 from index.dates import parse_day
 from index.errors import BriefbotError
 from index.tokenize import name_key
-from index.types import Answer
+from index.types import Answer, Job
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -120,15 +121,10 @@ class AskCog(commands.Cog):
             "today": datetime.now(UTC).date().isoformat(),
         }
         # Recorded while answering: if this process dies before the answer is posted, the
-        # next one posts it. Not awaited first: during a big ingest on SQLite the write
+        # next one posts it. Not recorded first: during a big ingest on SQLite the write
         # may queue behind the writer, and the answer must not.
-        job = f"answer:{interaction.id}"
-        recorded = asyncio.create_task(self.bot.begin_job(job, ANSWER_JOB, request))
-        try:
+        async with self.bot.job(f"answer:{interaction.id}", ANSWER_JOB, request):
             await self._respond(interaction.followup, request)
-        finally:
-            if await recorded:
-                await self.bot.end_job(job)
 
     async def _respond(self, followup: discord.Webhook, request: dict[str, Any]) -> None:
         """Answers a deferred /ask through its follow-up webhook (live, or after a restart)."""
@@ -171,46 +167,48 @@ class AskCog(commands.Cog):
 
     async def resume(self) -> None:
         """Answers the questions a previous process took and never answered."""
-        await self._resume_answers()
-        for job in await self.bot.library.jobs(MENTION_JOB):
-            request = job.payload
-            if not self.bot.owns(request.get("guild_id")):
-                continue
-            age = (datetime.now(UTC) - job.created_at).total_seconds()
-            try:
-                if age <= TOKEN_SECONDS:  # an older question has moved on: not revived
-                    channel = self.bot.get_partial_messageable(
-                        int(request["channel_id"]), guild_id=request.get("guild_id")
-                    )
-                    message = channel.get_partial_message(int(request["message_id"]))
-                    await self._reply(message, request)
-                    log.info("answered %s after a restart (%.0f s late)", job.key, age)
-            except discord.HTTPException as exc:
-                log.warning("could not answer %s after a restart: %s", job.key, exc)
-            finally:
-                await self.bot.end_job(job.key)
-
-    async def _resume_answers(self) -> None:
         for job in await self.bot.library.jobs(ANSWER_JOB):
-            request = job.payload
-            if not self.bot.owns(request.get("guild_id")):
-                continue  # another shard's process answers it
-            age = (datetime.now(UTC) - job.created_at).total_seconds()
-            if age > TOKEN_SECONDS:
-                log.info("dropped %s: its interaction expired %.0f s ago", job.key, age)
-                await self.bot.end_job(job.key)
-                continue
-            webhook = discord.Webhook.from_state(
-                {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
-                self.bot._connection,
-            )
-            try:
-                await self._respond(webhook, request)
-                log.info("answered %s after a restart (%.0f s late)", job.key, age)
-            except (discord.HTTPException, BriefbotError) as exc:
-                log.warning("could not answer %s after a restart: %s", job.key, exc)
-            finally:
-                await self.bot.end_job(job.key)
+            if await self.bot.claim(job):
+                await self._finish(job, self._resume_answer)
+        for job in await self.bot.library.jobs(MENTION_JOB):
+            if await self.bot.claim(job):
+                await self._finish(job, self._resume_mention)
+
+    async def _finish(self, job: Job, resume: Callable[[Job, float], Awaitable[None]]) -> None:
+        age = (datetime.now(UTC) - job.created_at).total_seconds()
+        if age > TOKEN_SECONDS:  # the interaction has expired; an old question moved on
+            log.info("dropped %s: %.0f s old", job.key, age)
+            return
+        try:
+            await resume(job, age)
+        except asyncio.CancelledError:
+            await self.bot.release(job)
+            raise
+        except (discord.HTTPException, BriefbotError) as exc:
+            log.warning("could not answer %s after a restart: %s", job.key, exc)
+
+    async def _resume_answer(self, job: Job, age: float) -> None:
+        request = job.payload
+        webhook = discord.Webhook.from_state(
+            {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
+            self.bot._connection,
+        )
+        try:
+            original = await webhook.fetch_message("@original")  # type: ignore[arg-type]
+        except discord.NotFound:  # deleted: a private note replaced it
+            return
+        if not original.flags.loading:  # answered just before the crash
+            return
+        await self._respond(webhook, request)
+        log.info("answered %s after a restart (%.0f s late)", job.key, age)
+
+    async def _resume_mention(self, job: Job, age: float) -> None:
+        request = job.payload
+        channel = self.bot.get_partial_messageable(
+            int(request["channel_id"]), guild_id=request.get("guild_id")
+        )
+        await self._reply(channel.get_partial_message(int(request["message_id"])), request)
+        log.info("answered %s after a restart (%.0f s late)", job.key, age)
 
     @ask.autocomplete("source")
     async def source_choices(
@@ -259,13 +257,8 @@ class AskCog(commands.Cog):
             "asker": message.author.id,
             "question": question[:MAX_QUESTION],
         }
-        job = f"mention:{message.id}"
-        recorded = asyncio.create_task(self.bot.begin_job(job, MENTION_JOB, request))
-        try:
+        async with self.bot.job(f"mention:{message.id}", MENTION_JOB, request):
             await self._reply(message, request)
-        finally:
-            if await recorded:
-                await self.bot.end_job(job)
 
     async def _reply(
         self, message: discord.Message | discord.PartialMessage, request: dict[str, Any]

@@ -174,13 +174,8 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
             "id": id.strip() if id and id.strip() else None,
         }
         # A refresh fetches for a while: recorded first, so a restart midway redoes it.
-        job = f"refresh:{interaction.id}"
-        recorded = await self.bot.begin_job(job, REFRESH_JOB, request)
-        try:
+        async with self.bot.job(f"refresh:{interaction.id}", REFRESH_JOB, request, first=True):
             await self._refresh(interaction.followup, request)
-        finally:
-            if recorded:
-                await self.bot.end_job(job)
 
     async def _refresh(self, followup: discord.Webhook | None, request: dict[str, Any]) -> None:
         """Runs one refresh and reports it (unless its interaction has expired: None)."""
@@ -203,11 +198,12 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
             await followup.send(text, ephemeral=True, allowed_mentions=NONE)
 
     async def resume(self) -> None:
-        """Finishes the refreshes a previous process started and never finished."""
+        """Finishes the refreshes a previous process started and never finished (once: a
+        refresh that crashed the process is claimed, so it is not retried for ever)."""
         for job in await self.bot.library.jobs(REFRESH_JOB):
-            request = job.payload
-            if not self.bot.owns(request.get("guild_id")):
+            if not await self.bot.claim(job):
                 continue
+            request = job.payload
             age = (datetime.now(UTC) - job.created_at).total_seconds()
             followup = None
             if age <= TOKEN_SECONDS:  # the admin who asked still gets the report
@@ -218,10 +214,11 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
             try:
                 await self._refresh(followup, request)
                 log.info("finished %s after a restart", job.key)
+            except asyncio.CancelledError:
+                await self.bot.release(job)
+                raise
             except (discord.HTTPException, BriefbotError) as exc:
                 log.warning("could not finish %s after a restart: %s", job.key, exc)
-            finally:
-                await self.bot.end_job(job.key)
 
     @refresh.autocomplete("id")
     async def refresh_choices(

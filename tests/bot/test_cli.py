@@ -436,3 +436,54 @@ def test_backup_of_postgres_points_to_pg_dump(tmp_path: Path):
         pytest.skip("BRIEFBOT_TEST_POSTGRES_URL is not set")
     result = Briefbot(url)("backup", str(tmp_path / "x.db"))
     assert_one_error_line(result, "pg_dump")
+
+
+# --- extract -------------------------------------------------------------------------
+
+AEB_PAGE = "aeb-aljazeera-helicopter-crash.html.gz"
+AEB_GOLD = "aeb-aljazeera-helicopter-crash.gold.json"
+EXTRACT_KEYS = ["ref", "title", "publisher", "published", "url", "text", "passages"]
+
+
+def test_extract_prints_one_json_line_per_document_and_stores_nothing(
+    cli: Briefbot, tmp_path: Path, sqlite_url: str
+):
+    """Sample .txt and an AEB .html.gz page in a folder: one line each, exact keys, no db."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "miami.txt").write_bytes((ROOT / SAMPLE).read_bytes())
+    (folder / "crash.html.gz").write_bytes((FIXTURES / AEB_PAGE).read_bytes())
+    result = cli("extract", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [list(line) for line in lines] == [EXTRACT_KEYS, EXTRACT_KEYS]
+    crash, miami = lines  # sorted paths: crash.html.gz first
+    assert miami["title"] == TITLE and miami["publisher"] == "ANI"
+    assert miami["published"] == "2025-12-21"
+    assert any("Kushner" in p for p in miami["passages"])
+    assert " ".join(miami["passages"]).split() == miami["text"].split()  # nothing else
+    gold = json.loads((FIXTURES / AEB_GOLD).read_text())
+    assert crash["publisher"] == "Al Jazeera" and crash["url"] == gold["url"]
+    assert gold["articleBody"].split()[:8] == crash["text"].split()[:8]
+    assert not Path(sqlite_url.removeprefix("sqlite+aiosqlite:///")).exists()
+
+
+def test_extract_follows_a_feed_and_names_what_failed(cli: Briefbot, http_server):
+    """A feed URL prints each entry's article; a missing entry is one error line, exit 1."""
+    http_server.route("/Geneva", article_page("Talks in Geneva", STORY))
+    http_server.route("/gone", b"no", status=404)
+    http_server.route(
+        "/feed", rss(http_server, ["/Geneva", "/gone"]), content_type="application/rss+xml"
+    )
+    result = cli("extract", http_server.url("/feed"), "--json", env=ALLOW)
+    assert result.returncode == 1
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line["title"] == "Talks in Geneva" and line["url"] == http_server.url("/Geneva")
+    assert_one_error_line(result, http_server.url("/gone"), "HTTP 404")
+
+
+def test_extract_refuses_a_private_address_by_default(cli: Briefbot, http_server):
+    http_server.route("/Geneva", article_page("Talks in Geneva", STORY))
+    result = cli("extract", http_server.url("/Geneva"))
+    assert_one_error_line(result, "refused", "is not allowed")
+    assert http_server.hits("/Geneva") == 0

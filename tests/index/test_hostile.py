@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -157,8 +159,41 @@ async def test_a_worker_deaf_to_the_alarm_is_killed(tmp_path: Path) -> None:
     )
     async with await Library.open(settings) as library:
         with pytest.raises(BriefbotError, match="time_limit"):
-            await library._extracting(stuck)
+            await library.workers.extract(stuck)
         report = await library.ingest_bytes(
             b"Geneva\n\n" + b"Delegates talked. " * 30, name="g.txt"
         )
         assert report.added
+
+
+async def test_a_crashing_worker_fails_its_input_and_spares_the_one_queued_behind(
+    tmp_path: Path,
+) -> None:
+    """A worker dying in C code (os._exit) breaks the pool: the input that killed it fails
+    after one retry, the input queued behind it is retried in a fresh pool and works."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}")
+    async with await Library.open(settings) as library:
+        crash, fine = await asyncio.gather(
+            library.workers.extract(os._exit, 3),
+            library.workers.extract(len, [1, 2, 3]),
+            return_exceptions=True,
+        )
+        assert isinstance(crash, BriefbotError) and "died" in str(crash)
+        assert fine == 3
+
+
+async def test_inputs_queued_behind_others_are_not_timed_while_they_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 8 inputs of 0.3 s each on one worker, under a 1 s limit: each is timed
+    from when a worker takes it, so none fails however long the queue before it."""
+    monkeypatch.setattr(worker, "KILL_GRACE", 0.5)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}",
+        extract=ExtractSettings(time_limit=1.0),
+    )
+    async with await Library.open(settings) as library:
+        results = await asyncio.gather(
+            *(library.workers.extract(time.sleep, 0.3) for _ in range(8)), return_exceptions=True
+        )
+    assert results == [None] * 8
