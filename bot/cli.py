@@ -6,10 +6,12 @@ import asyncio
 import functools
 import json
 import logging
+import re
+import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,14 +19,14 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import render
-from bot.config import load_config, load_settings
+from bot import logs, render
+from bot.config import Config, ConfigError, load_config, load_settings, logging_from_env
 from index import evaluate
 from index.dates import parse_day
 from index.errors import BriefbotError
 from index.library import Library, preview
 from index.settings import Settings
-from index.types import Answer, IngestReport
+from index.types import Answer, GuildSettings, IngestReport
 
 T = TypeVar("T")
 log = logging.getLogger("briefbot")
@@ -34,13 +36,23 @@ log = logging.getLogger("briefbot")
 class Context:
     config: str | None
     db: str | None
+    verbose: bool = False
+
+    def load(self, default_level: int = logging.WARNING) -> Config:
+        """The config; the log on stderr is then set up as its [logging] says."""
+        config = load_config(self.config, self.db)
+        logs.configure(config.logging, verbose=self.verbose, default=default_level)
+        return config
 
     def settings(self) -> Settings:
-        return load_settings(self.config, self.db)
+        return self.load().settings
 
 
 def fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(logs.error_line(message), err=True)
+
+
+SIGTERM_EXIT = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
 
 
 def run_async(func: Callable[..., Awaitable[int | None]]) -> Callable[..., None]:
@@ -48,8 +60,30 @@ def run_async(func: Callable[..., Awaitable[int | None]]) -> Callable[..., None]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        terminated: list[bool] = []
+
+        async def stoppable() -> int | None:
+            # SIGTERM cancels the command like Ctrl-C does: a write in progress rolls back,
+            # the library closes (saving its index). `briefbot run` sets its own handler.
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+
+            def terminate() -> None:
+                terminated.append(True)
+                if task is not None:
+                    task.cancel()
+
+            with suppress(NotImplementedError, RuntimeError):  # Windows; not the main thread
+                loop.add_signal_handler(signal.SIGTERM, terminate)
+            return await func(*args, **kwargs)
+
         try:
-            code = asyncio.run(func(*args, **kwargs))
+            code = asyncio.run(stoppable())
+        except asyncio.CancelledError:
+            if not terminated:
+                raise
+            fail("stopped by SIGTERM (nothing half-written is kept; run it again to finish)")
+            sys.exit(SIGTERM_EXIT)
         except BriefbotError as exc:
             fail(str(exc))
             sys.exit(1)
@@ -89,15 +123,15 @@ async def open_library(ctx: Context) -> Library:
 @click.pass_context
 def main(click_ctx: click.Context, config: str | None, db: str | None, verbose: bool) -> None:
     """briefbot: answers questions about negotiations with cited news passages."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:  # until a command reads its config file: the environment's [logging]
+        early = logging_from_env()
+    except ConfigError:
+        early = None  # the command's config load reports it
+    logs.configure(early, verbose=verbose)
     if not verbose:
         # trafilatura logs every page it finds too short; our errors already say so.
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    click_ctx.obj = Context(config, db)
+    click_ctx.obj = Context(config, db, verbose)
 
 
 # --- ingest -------------------------------------------------------------------------
@@ -306,6 +340,58 @@ async def _ask_batch(ctx: Context, path: str, options: AskOptions) -> int:
     return status
 
 
+# --- brief --------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("topic", required=False)
+@click.option(
+    "--since",
+    default=None,
+    help="Articles published (or added) on or after: 1d, 7d (default), 2w, YYYY-MM-DD.",
+)
+@click.option("--source", default=None, help="Only this source id, or one publisher's sources.")
+@click.option("--guild", default=None, help="Brief as this guild (its sources and global ones).")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Stories (default 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def brief(
+    ctx: Context,
+    topic: str | None,
+    since: str | None,
+    source: str | None,
+    guild: str | None,
+    k: int | None,
+    as_json: bool,
+) -> None:
+    """What happened since a day: one passage per story, newest stories first.
+
+    With TOPIC, the stories about it (each with its best-matching passage); without, the
+    latest stories (each with its lead). Copies of one wire story are one story citing
+    every outlet.
+    """
+    _brief(ctx, topic, _day_option("since", since), source, guild, k, as_json)
+
+
+@run_async
+async def _brief(
+    ctx: Context,
+    topic: str | None,
+    since: date | None,
+    source: str | None,
+    guild: str | None,
+    k: int | None,
+    as_json: bool,
+) -> int:
+    async with await open_library(ctx) as library:
+        result = await library.brief(topic, guild=guild, since=since, source=source, k=k)
+    if as_json:
+        click.echo(json.dumps(render.brief_json(result), ensure_ascii=False))
+    else:
+        click.echo(render.brief_text(result, ansi=sys.stdout.isatty()))
+    return 0
+
+
 # --- sources ------------------------------------------------------------------------
 
 
@@ -334,6 +420,11 @@ async def sources_list(ctx: Context, guild: str | None, as_json: bool) -> int:
                 "guild": f.guild,
                 "added_at": render.iso(f.added_at),
                 "last_checked": render.iso(f.last_checked),
+                "last_success": render.iso(f.last_success),
+                "last_error": f.last_error,
+                "next_check": render.iso(f.next_check),
+                "failures": f.failures,
+                "interval": f.interval,
             }
             for f in feeds
         ]
@@ -341,9 +432,33 @@ async def sources_list(ctx: Context, guild: str | None, as_json: bool) -> int:
     else:
         click.echo(render.sources_text(items))
         for f in feeds:
-            scope = f"guild {f.guild}" if f.guild else "global"
-            title = f"{f.title} " if f.title else ""
-            click.echo(f"{f.id}  feed  {scope}  {title}{f.url}")
+            click.echo(render.feed_text(f))
+    return 0
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """90, 90s, 30m, 2h, 1d → seconds."""
+    m = DURATION.match(text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration: give e.g. 90s, 30m, 2h or 1d")
+    return float(m[1]) * UNIT_SECONDS[(m[2] or "s").lower()]
+
+
+@sources.command("interval")
+@click.argument("feed_id")
+@click.argument("every")
+@click.pass_obj
+@run_async
+async def sources_interval(ctx: Context, feed_id: str, every: str) -> int:
+    """How often `briefbot run` checks one feed: 30m, 2h, 1d, or `default` ([feeds] interval)."""
+    seconds = None if every.strip().lower() == "default" else parse_duration(every)
+    async with await open_library(ctx) as library:
+        feed = await library.set_feed_interval(feed_id, seconds)
+    click.echo(render.feed_text(feed))
     return 0
 
 
@@ -381,6 +496,88 @@ async def backup(ctx: Context, path: Path) -> int:
     size = path.stat().st_size / 1_000_000
     click.echo(f"backed up {sources} sources, {passages} passages to {path} ({size:.1f} MB)")
     return 0
+
+
+# --- settings -----------------------------------------------------------------------
+
+
+@main.command("settings")
+@click.option("--guild", required=True, help="The Discord server id.")
+@click.option("--mention-channels", default=None, help="all, or channel ids: ID,ID.")
+@click.option("--reply", default=None, help="Answer mentions inline or in a thread.")
+@click.option("--results", type=int, default=None, help="/ask passages per page (1-10).")
+@click.option("--private/--public", "private", default=None, help="/ask answers' default.")
+@click.option("--manager-role", default=None, help="Role (name or id) to manage sources, or none.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@run_async
+async def settings_command(
+    ctx: Context,
+    guild: str,
+    mention_channels: str | None,
+    reply: str | None,
+    results: int | None,
+    private: bool | None,
+    manager_role: str | None,
+    as_json: bool,
+) -> int:
+    """Show a guild's bot settings (/settings), changing those given first."""
+    config = ctx.load()
+    async with await Library.open(config.settings) as library:
+        changes = (mention_channels, reply, results, private, manager_role)
+        if all(change is None for change in changes):
+            current = await library.guild_settings(guild)
+        else:
+            current = await library.set_guild_settings(
+                guild,
+                mention_channels=mention_channels,
+                reply=reply,
+                results=results,
+                private=private,
+                manager_role=manager_role,
+                updated_by="cli",
+            )
+    data = settings_json(current, config.discord.results, config.discord.admin_role)
+    if as_json:
+        click.echo(json.dumps(data))
+        return 0
+    channels = data["mention_channels"]
+    from_config = data["from_config"]
+    lines = [
+        f"guild {data['guild']}",
+        f"mention channels: {channels if channels == 'all' else ', '.join(channels)}",
+        f"reply: {data['reply']}",
+        f"results: {data['results']}" + (" (config default)" if "results" in from_config else ""),
+        f"private: {'yes' if data['private'] else 'no'}",
+        f"manager role: {data['manager_role'] or 'none'}"
+        + (" (config default)" if "manager_role" in from_config else ""),
+        f"updated: {data['updated_at'] or 'never'}"
+        + (f" by {data['updated_by']}" if data["updated_by"] else ""),
+    ]
+    click.echo("\n".join(lines))
+    return 0
+
+
+def settings_json(settings: GuildSettings, results: int, admin_role: str) -> dict[str, Any]:
+    """`briefbot settings --json`: the values in force, and which come from the config."""
+    return {
+        "guild": settings.guild,
+        "mention_channels": list(settings.mention_channels) if settings.mention_channels else "all",
+        "reply": settings.reply,
+        "results": settings.results or results,
+        "private": settings.private,
+        "manager_role": settings.manager_role or admin_role or None,
+        "from_config": [
+            name
+            for name, unset in (
+                ("results", settings.results is None),
+                ("manager_role", settings.manager_role is None),
+            )
+            if unset
+        ],
+        "updated_at": settings.updated_at.isoformat() if settings.updated_at else None,
+        "updated_by": settings.updated_by,
+    }
 
 
 # --- eval ---------------------------------------------------------------------------
@@ -570,6 +767,27 @@ async def eval_qa(
     return 0
 
 
+# --- doctor -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--offline", is_flag=True, help="Do not contact Discord (that check is skipped).")
+@click.pass_obj
+@run_async
+async def doctor(ctx: Context, offline: bool) -> int:
+    """Check the config, token, database, migrations, index and Discord; one line each.
+
+    Exit status 0 when nothing failed, else 1. Changes nothing: the database is only read.
+    """
+    from bot.doctor import FAIL, checks
+
+    failed = False
+    async for check in checks(ctx.config, ctx.db, offline=offline):
+        click.echo(check.line())
+        failed = failed or check.status == FAIL
+    return 1 if failed else 0
+
+
 # --- run ----------------------------------------------------------------------------
 
 
@@ -580,9 +798,7 @@ async def run(ctx: Context) -> int:
     """Run the Discord bot (token from $BRIEFBOT_DISCORD_TOKEN or [discord] token)."""
     from bot.client import run_bot  # discord.py loads only for this command
 
-    if logging.getLogger().level > logging.INFO:
-        logging.getLogger().setLevel(logging.INFO)
-    await run_bot(load_config(ctx.config, ctx.db))
+    await run_bot(ctx.load(default_level=logging.INFO))
     return 0
 
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -24,15 +24,33 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot import logs
+from bot.cogs.settings import GuildSettingsCache, role_text
 from bot.config import DISCORD_API, Config, ConfigError, DiscordSettings
-from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache, Cooldowns
+from bot.metrics import CountedCooldowns, MeteredLibrary, Metrics, MetricsServer, gauges
+from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache
 from index import Job, Library
 from index.errors import BriefbotError
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.info")
+COGS = (
+    "bot.cogs.ask",
+    "bot.cogs.brief",
+    "bot.cogs.sources",
+    "bot.cogs.info",
+    "bot.cogs.settings",
+)
 TOKEN_SECONDS = 14 * 60  # interaction tokens live 15 min: older ones cannot be answered
+# On SIGTERM, work in flight gets this long to finish before it is cancelled (a write
+# then rolls back; journaled jobs are finished by the next process). Docker waits 10 s.
+STOP_GRACE = 5.0
+CANCEL_WAIT = 2.0  # seconds for cancelled work to roll back and tell its user
+RESTARTING = "briefbot is restarting; please try again in a minute."
+STOPPED_MIDWAY = (
+    "briefbot was stopped before this finished: whatever it had stored is kept, the rest "
+    "is not. Please run the command again in a minute (what is stored is skipped)."
+)
 
 
 def _why(exc: BaseException) -> str:
@@ -59,6 +77,13 @@ def apply_endpoints(settings: DiscordSettings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
+class BriefTree(app_commands.CommandTree["Briefbot"]):
+    """The command tree; every command passes `Briefbot.admit` first (in its own task)."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Briefbot], /) -> bool:
+        return await self.client.admit(interaction)
+
+
 class Briefbot(commands.AutoShardedBot):
     """discord.py bot holding the library, the answer cache and the cooldowns.
 
@@ -67,7 +92,9 @@ class Briefbot(commands.AutoShardedBot):
     database (each follows the others' changes through `Library.watch`).
     """
 
-    def __init__(self, library: Library, settings: DiscordSettings) -> None:
+    def __init__(
+        self, library: Library, settings: DiscordSettings, metrics: Metrics | None = None
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_messages = True  # mentions: Discord sends their content without
@@ -79,25 +106,41 @@ class Briefbot(commands.AutoShardedBot):
             allowed_mentions=NONE,
             shard_ids=list(settings.shard_ids) or None,
             shard_count=settings.shard_count or None,
+            tree_cls=BriefTree,
         )
         self.library = library
         self.settings = settings
+        self.version = package_version()
+        self.metrics = metrics or Metrics(self.version)
         self.answers = AnswerCache(settings.button_seconds)
-        self.cooldowns = Cooldowns(
+        self.cooldowns = CountedCooldowns(
+            self.metrics,
             settings.cooldown_asks,
             settings.cooldown_seconds,
             guild_rate=settings.guild_cooldown_asks,
             guild_per=settings.guild_cooldown_seconds,
         )
+        self.guild_config = GuildSettingsCache(library)  # /settings, read every few s
         self.started = datetime.now(UTC)
-        self.version = package_version()
         self._watcher: asyncio.Task[None] | None = None
         self._resuming: asyncio.Task[None] | None = None
+        self._feeds: asyncio.Task[None] | None = None
+        # Commands and jobs running now (the interaction, if any), for a clean stop.
+        self._busy: dict[asyncio.Task[Any], discord.Interaction[Briefbot] | None] = {}
+        self._journaled: set[asyncio.Task[Any]] = set()  # their job() finishes them later
+        self.serving = False  # set up: a stop drains the work in flight
+        self.stopping = False
 
     async def setup_hook(self) -> None:
+        # Every event's handlers log with its guild, channel, user and command.
+        if not logs.follow_gateway(
+            self._connection.parsers, lambda: getattr(self.user, "id", None)
+        ):
+            log.warning("log lines will lack their Discord context (discord.py changed)")
         # Load the index before connecting, so the first question is answered at full speed.
         await self.library.sync()
         self._watcher = asyncio.create_task(self.library.watch(), name="index-watch")
+        self._feeds = asyncio.create_task(self.library.watch_feeds(), name="feed-poll")
         for name in COGS:
             await self.load_extension(name)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -106,6 +149,7 @@ class Briefbot(commands.AutoShardedBot):
         # Work a previous process left unfinished: answers owed (their interaction tokens
         # outlive the process by up to 15 min) and refreshes started.
         self._resuming = asyncio.create_task(self.resume(), name="resume-jobs")
+        self.serving = True
 
     async def resume(self) -> None:
         for name, cog in list(self.cogs.items()):
@@ -153,6 +197,10 @@ class Briefbot(commands.AutoShardedBot):
         in error, except when it is cancelled: this process is stopping, and the next
         one finishes the job.
         """
+        task = asyncio.current_task()
+        if task is not None:
+            self._track(task)
+            self._journaled.add(task)
         recorded = asyncio.create_task(self.begin_job(key, kind, payload))
         if first:
             await recorded
@@ -173,6 +221,51 @@ class Briefbot(commands.AutoShardedBot):
         if not self.owns(job.payload.get("guild_id")) or job.created_at >= self.started:
             return False
         return await self.end_job(job.key)
+
+    def followup(self, request: dict[str, Any]) -> discord.Webhook:
+        """The follow-up webhook of a deferred interaction a job recorded (as discord.py's
+        own `Interaction.followup` builds it): how a successor answers it."""
+        return discord.Webhook.from_state(
+            {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
+            self._connection,
+        )
+
+    async def finish(
+        self,
+        job: Job,
+        resume: Callable[[Job], Awaitable[None]],
+        *,
+        deferred: bool = True,
+    ) -> None:
+        """Finishes a claimed job a previous process left: `resume` redoes it.
+
+        Past the interaction token's life the question has moved on, so it is dropped. For
+        a `deferred` interaction, an original that no longer shows "thinking…" (or was
+        deleted for a private note) was answered just before the crash: not posted twice.
+        Stopping midway puts the job back for the next process.
+        """
+        age = (datetime.now(UTC) - job.created_at).total_seconds()
+        if age > TOKEN_SECONDS:
+            log.info("dropped %s: %.0f s old", job.key, age)
+            return
+        try:
+            if deferred:
+                try:
+                    original = await self.followup(job.payload).fetch_message(
+                        "@original"  # type: ignore[arg-type]
+                    )
+                except discord.NotFound:
+                    return
+                if not original.flags.loading:
+                    return
+            await resume(job)
+        except asyncio.CancelledError:
+            await self.release(job)
+            raise
+        except (discord.HTTPException, BriefbotError) as exc:
+            log.warning("could not finish %s after a restart: %s", job.key, exc)
+            return
+        log.info("answered %s after a restart (%.0f s late)", job.key, age)
 
     async def release(self, job: Job) -> None:
         """A claimed job we could not finish because we are stopping: it goes back."""
@@ -205,9 +298,71 @@ class Briefbot(commands.AutoShardedBot):
     async def on_message(self, message: discord.Message, /) -> None:
         """Only mentions are handled (in the ask cog); there are no prefix commands."""
 
+    async def admit(self, interaction: discord.Interaction[Briefbot]) -> bool:
+        """Every command and autocomplete, first: tracked while it runs; refused while
+        the bot is stopping."""
+        if self.stopping:
+            if interaction.type is discord.InteractionType.application_command:
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.response.send_message(
+                        RESTARTING, ephemeral=True, allowed_mentions=NONE
+                    )
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            self._track(task, interaction)
+        return True
+
+    def _track(
+        self, task: asyncio.Task[Any], interaction: discord.Interaction[Briefbot] | None = None
+    ) -> None:
+        if task not in self._busy:
+            task.add_done_callback(self._untrack)
+        self._busy[task] = interaction or self._busy.get(task)
+
+    def _untrack(self, task: asyncio.Task[Any]) -> None:
+        self._busy.pop(task, None)
+        self._journaled.discard(task)
+
+    async def shutdown(self, reason: str) -> None:
+        """Stops cleanly: new commands are refused, work in flight gets STOP_GRACE seconds,
+        then is cancelled (its write rolls back); then the gateway closes."""
+        if self.stopping:
+            return
+        self.stopping = True
+        busy = dict(self._busy)
+        log.info("stopping (%s): %d command(s) in flight", reason, len(busy))
+        if busy:
+            _, late = await asyncio.wait(set(busy), timeout=STOP_GRACE)
+            journaled = set(self._journaled)  # before cancelling: done tasks leave the set
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning(
+                    "cancelled %d command(s) still running after %.0f s", len(late), STOP_GRACE
+                )
+                await asyncio.wait(late, timeout=CANCEL_WAIT)
+                notes = [
+                    self._tell_stopped(busy[task])
+                    for task in late
+                    if busy[task] is not None and task not in journaled
+                ]
+                if notes:
+                    await asyncio.wait(
+                        [asyncio.ensure_future(note) for note in notes], timeout=CANCEL_WAIT
+                    )
+        await self.close()
+
+    async def _tell_stopped(self, interaction: discord.Interaction[Briefbot] | None) -> None:
+        """A command cancelled by a stop that no successor will finish: say so."""
+        if interaction is None or not interaction.response.is_done():
+            return
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(content=STOPPED_MIDWAY, allowed_mentions=NONE)
+
     async def close(self) -> None:
         self.answers.close()
-        for task in (self._watcher, self._resuming):
+        for task in (self._watcher, self._resuming, self._feeds):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -220,9 +375,10 @@ class Briefbot(commands.AutoShardedBot):
         if interaction.guild is None:
             await self.reply_error(interaction, "Source commands work in a server, not in DMs.")
             return False
-        if is_admin(interaction, self.settings.admin_role):
+        manager_role = await self.manager_role(interaction.guild_id)
+        if is_admin(interaction, manager_role):
             return True
-        role = f" or the `{self.settings.admin_role}` role" if self.settings.admin_role else ""
+        role = f" or the {role_text(manager_role)} role" if manager_role else ""
         await self.reply_error(
             interaction, f"Only members with Manage Server{role} can manage sources."
         )
@@ -233,6 +389,12 @@ class Briefbot(commands.AutoShardedBot):
             interaction.guild_id,
         )
         return False
+
+    async def manager_role(self, guild_id: int | None) -> str:
+        """The role that may manage sources besides Manage Server: the guild's own
+        (/settings), else [discord] admin_role; empty for none."""
+        settings = await self.guild_config.get(guild_id)
+        return settings.manager_role or self.settings.admin_role
 
     async def reply_error(self, interaction: discord.Interaction, text: str) -> None:
         """One private line, as a response or (after a deferral) a follow-up."""
@@ -277,7 +439,11 @@ def is_admin(interaction: discord.Interaction, admin_role: str) -> bool:
     member = interaction.user
     if not admin_role or not isinstance(member, discord.Member):
         return False
-    return any(str(role.id) == admin_role or role.name == admin_role for role in member.roles)
+    # An id (all digits, as /settings stores) matches only that role: a role someone names
+    # after the id must not pass.
+    if admin_role.isdigit():
+        return any(str(role.id) == admin_role for role in member.roles)
+    return any(role.name == admin_role for role in member.roles)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -303,7 +469,12 @@ def redact_logs(secret: str) -> None:
 
 
 async def run_bot(config: Config) -> None:
-    """`briefbot run`: open the library, connect, serve until SIGINT/SIGTERM."""
+    """`briefbot run`: open the library, connect, serve until SIGINT/SIGTERM.
+
+    A signal during start-up (migrating, loading the index) cancels it; once the bot is
+    set up, `Briefbot.shutdown` lets the work in flight finish or roll back and closes
+    the gateway; then the library saves its index as it closes. Either way: exit 0.
+    """
     settings = config.discord
     if not settings.token:
         raise ConfigError(
@@ -317,22 +488,66 @@ async def run_bot(config: Config) -> None:
     # We never join voice; the voice libraries' absence is not worth a warning.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    async with await Library.open(config.settings) as library:
-        bot = Briefbot(library, settings)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    bot: Briefbot | None = None
+    signalled: list[str] = []
+    shutdowns: set[asyncio.Task[None]] = set()  # referenced until done
+
+    def stop(sig: signal.Signals) -> None:
+        if signalled:
+            log.info("%s again: already stopping", sig.name)
+            return
+        signalled.append(sig.name)
+        log.info("%s received: stopping", sig.name)
+        if bot is not None and bot.serving:
+            task = asyncio.create_task(bot.shutdown(sig.name), name="shutdown")
+            shutdowns.add(task)
+            task.add_done_callback(shutdowns.discard)
+        elif main is not None:
+            main.cancel()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+        except NotImplementedError:  # Windows: Ctrl-C still ends the run via KeyboardInterrupt
+            log.debug("no handler for %s on this platform", sig.name)
+    metrics = Metrics(package_version())
+    try:
+        async with await MeteredLibrary.open_metered(config.settings, metrics) as library:
+            bot = Briefbot(library, settings, metrics)
+            client = bot
+            server = None
+            if config.metrics.port:
+                server = MetricsServer(
+                    metrics, config.metrics, gauges(metrics, library, lambda: client.latency)
+                )
+                await server.start()
             try:
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
-            except NotImplementedError:  # Windows: Ctrl-C still ends the run via KeyboardInterrupt
-                log.debug("no handler for %s on this platform", sig.name)
-        async with bot:
-            try:
-                await bot.start(settings.token)
-            except discord.LoginFailure:
-                raise ConfigError("Discord refused the bot token (401): check it") from None
-            except discord.PrivilegedIntentsRequired as exc:
-                raise ConfigError(f"Discord refused the intents: {exc}") from None
-            except (aiohttp.ClientConnectionError, OSError) as exc:
-                raise BriefbotError(
-                    f"cannot reach Discord at {discord.http.Route.BASE}: {exc}"
-                ) from None
+                async with bot:
+                    await _serve(bot, settings.token)
+            finally:
+                if server is not None:
+                    await server.close()
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        log.info("stopped during start-up")
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    log.info("stopped cleanly")
+
+
+async def _serve(bot: Briefbot, token: str) -> None:
+    """Connects and runs until the bot is closed; Discord's refusals become our errors."""
+    try:
+        await bot.start(token)
+    except discord.LoginFailure:
+        raise ConfigError("Discord refused the bot token (401): check it") from None
+    except discord.PrivilegedIntentsRequired as exc:
+        raise ConfigError(f"Discord refused the intents: {exc}") from None
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        raise BriefbotError(f"cannot reach Discord at {discord.http.Route.BASE}: {exc}") from None

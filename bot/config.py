@@ -16,6 +16,7 @@ from typing import Any
 from index.errors import BriefbotError
 from index.settings import (
     ExtractSettings,
+    FeedSettings,
     FetchSettings,
     IndexSettings,
     PassageSettings,
@@ -54,12 +55,34 @@ class DiscordSettings:
     shard_ids: tuple[int, ...] = ()  # the shards this process runs (needs shard_count)
 
 
+LOG_FORMATS = ("plain", "json")
+LOG_LEVELS = ("", "debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """What the log on stderr looks like and how much it says."""
+
+    format: str = "plain"  # "plain" (one readable line) or "json" (one object per line)
+    level: str = ""  # empty: warning for commands, info for `briefbot run`; -v is debug
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics of `briefbot run`, served over HTTP at /metrics."""
+
+    port: int = 0  # 0: no metrics
+    host: str = "127.0.0.1"  # the address to listen on; 0.0.0.0 exposes it to the network
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The library's settings plus the bot's."""
 
     settings: Settings
     discord: DiscordSettings
+    logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def _section(name: str, cls: type, data: Any, origin: str) -> Any:
@@ -127,10 +150,13 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
     sections = {
         "fetch": FetchSettings,
         "extract": ExtractSettings,
+        "feeds": FeedSettings,
         "passages": PassageSettings,
         "search": SearchSettings,
         "index": IndexSettings,
         "discord": DiscordSettings,
+        "logging": LoggingSettings,
+        "metrics": MetricsSettings,
     }
     for key in data:
         if key not in (*sections, "database"):
@@ -157,12 +183,58 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
     if index.save_interval < 0 or index.poll_interval <= 0:
         raise ConfigError(f"{origin}: [index] needs save_interval >= 0 and poll_interval > 0")
     _check_extract(parsed["extract"], origin)
+    feeds: FeedSettings = parsed["feeds"]
+    if feeds.interval < 1 or feeds.max_backoff < feeds.interval:
+        raise ConfigError(f"{origin}: [feeds] needs interval >= 1 and max_backoff >= interval")
     passages: PassageSettings = parsed["passages"]
     if not 1 <= passages.min_words <= passages.max_words:
         raise ConfigError(f"{origin}: [passages] needs 1 <= min_words <= max_words")
     discord = _discord_env(parsed.pop("discord"))
     _check_discord(discord, origin)
-    return Config(Settings(database_url=url, **parsed), discord)
+    logs = _logging_env(parsed.pop("logging"), origin)
+    metrics = _metrics_env(parsed.pop("metrics"), origin)
+    return Config(Settings(database_url=url, **parsed), discord, logs, metrics)
+
+
+def logging_from_env() -> LoggingSettings:
+    """[logging] as the environment alone says: for the log before a config file is read."""
+    return _logging_env(LoggingSettings(), "environment")
+
+
+def _logging_env(logs: LoggingSettings, origin: str) -> LoggingSettings:
+    """BRIEFBOT_LOG_FORMAT and BRIEFBOT_LOG_LEVEL win over [logging]."""
+    values = {"format": logs.format.lower(), "level": logs.level.lower()}
+    where = {key: f"{origin}: [logging] {key}" for key in values}
+    for key, name in (("format", "BRIEFBOT_LOG_FORMAT"), ("level", "BRIEFBOT_LOG_LEVEL")):
+        raw = os.environ.get(name)
+        if raw is not None and raw.strip():
+            values[key], where[key] = raw.strip().lower(), f"environment variable {name}"
+    if values["format"] not in LOG_FORMATS:
+        raise ConfigError(f"{where['format']} must be plain or json, not {values['format']!r}")
+    if values["level"] not in LOG_LEVELS:
+        raise ConfigError(
+            f"{where['level']} must be one of {', '.join(LOG_LEVELS[1:])}, not {values['level']!r}"
+        )
+    return replace(logs, **values)
+
+
+def _metrics_env(metrics: MetricsSettings, origin: str) -> MetricsSettings:
+    """BRIEFBOT_METRICS_PORT and BRIEFBOT_METRICS_HOST win over [metrics]."""
+    raw = os.environ.get("BRIEFBOT_METRICS_PORT")
+    if raw is not None and raw.strip():
+        if not raw.strip().isdigit():
+            raise ConfigError(
+                f"environment variable BRIEFBOT_METRICS_PORT must be a port, not {raw!r}"
+            )
+        metrics = replace(metrics, port=int(raw))
+    host = os.environ.get("BRIEFBOT_METRICS_HOST")
+    if host is not None and host.strip():
+        metrics = replace(metrics, host=host.strip())
+    if not 0 <= metrics.port <= 65535:
+        raise ConfigError(f"{origin}: [metrics] port must be 0 (off) to 65535, not {metrics.port}")
+    if metrics.port and not metrics.host:
+        raise ConfigError(f"{origin}: [metrics] host must be an address, e.g. 127.0.0.1")
+    return metrics
 
 
 def _check_extract(limits: ExtractSettings, origin: str) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from index.types import Answer, FeedInfo, Hit, IngestReport, SourceInfo
+from index.types import Answer, Brief, FeedInfo, Hit, IngestReport, SourceInfo
 
 BLUE = discord.Colour(0x2B6CB0)
 GREY = discord.Colour(0x718096)
@@ -357,7 +357,7 @@ def answer_embed(answer: Answer, page: int = 0, per_page: int = 3) -> discord.Em
 NOTE_LIMIT = 300  # the corrections note, so passages keep nearly all of the room
 
 
-def corrections_note(answer: Answer) -> str:
+def corrections_note(answer: Answer | Brief) -> str:
     """`Searched for Witkoff (you typed Witkof)`, or "" when nothing was corrected."""
     parts = [
         f"{escape(cut(c.used, 40))} (you typed {escape(cut(c.typed, 40))})"
@@ -432,6 +432,77 @@ def no_match_text(answer: Answer) -> str:
     )
 
 
+# --- briefs ----------------------------------------------------------------------------
+
+
+def brief_title(brief: Brief) -> str:
+    since = brief.since.isoformat()
+    if brief.topic:
+        return cut(f"Since {since}: {escape(brief.topic)}", Limits.TITLE)
+    return f"Since {since}: the latest stories"
+
+
+def brief_embed(brief: Brief) -> discord.Embed:
+    """A brief: per story, newest first, its day, its passage and every outlet carrying it.
+
+    Laid out and budgeted as `answer_embed` (passages escaped, best sentence bold, topic
+    words underlined, citations numbered across the brief and given at most half the room).
+    """
+    stories = brief.stories
+    hits = [story.hit for story in stories]
+    numbers = citation_numbers(hits)
+    note = corrections_note(brief)
+    lead = f"{note}\n\n" if note else ""
+    heads = [
+        f"**{story.rank}.** {story.day.isoformat() if story.day else 'undated'} · "
+        for story in stories
+    ]
+    room = Limits.DESCRIPTION - len(lead) - 2 * (len(stories) - 1) - sum(map(len, heads))
+    cite_room = room // 2 // max(len(stories), 1)
+    cites = [_citation_lines(_hit_sources(hit), numbers, cite_room) for hit in hits]
+    each = (room - sum(map(len, cites))) // max(len(stories), 1)
+    blocks = [
+        f"{head}{marked_passage(hit, each)}{cite}"
+        for head, hit, cite in zip(heads, hits, cites, strict=True)
+    ]
+    embed = discord.Embed(
+        title=brief_title(brief), description=lead + "\n\n".join(blocks), colour=BLUE
+    )
+    n = len(stories)
+    within = " within your source" if brief.source else ""
+    embed.set_footer(
+        text=f"{n} stor{'y' if n == 1 else 'ies'}, newest first, from {brief.articles:,} "
+        f"article{'s' if brief.articles != 1 else ''}{within} published or added since "
+        f"{brief.since.isoformat()} · {brief.seconds * 1000:.0f} ms"
+    )
+    return fit(embed)
+
+
+def brief_no_match_text(brief: Brief) -> str:
+    """The private reply when a brief holds no story: what was looked at, what to try."""
+    if brief.visible == 0:
+        return (
+            "There are no sources to brief from here yet. An admin can add articles or feeds "
+            "with `/source add`."
+        )
+    since = brief.since.isoformat()
+    within = " from that source" if brief.source else ""
+    if brief.articles == 0:
+        other = ", or another `source`" if brief.source else ""
+        return (
+            f"No article{within} was published or added since {since}. Try an earlier "
+            f"`since` (e.g. `30d` or `2025-12-01`){other}."
+        )
+    topic = escape(cut(brief.topic or "", 300))
+    text = (
+        f"No story among the {brief.articles:,} article{'s' if brief.articles != 1 else ''}"
+        f"{within} since {since} is about “{topic}”."
+    )
+    if brief.suggestion:
+        text += f" Did you mean “{escape(cut(brief.suggestion, 300))}”?"
+    return text + " Try other words, an earlier `since`, or no topic for the latest stories."
+
+
 # --- source management ---------------------------------------------------------------
 
 SOURCES_PER_PAGE = 10
@@ -450,8 +521,15 @@ def source_line(source: SourceInfo) -> str:
 def feed_line(feed: FeedInfo) -> str:
     title = escape(cut(feed.title or feed.url, 90))
     who = f" by <@{feed.added_by}>" if feed.added_by and feed.added_by.isdigit() else ""
-    status = f" · last error: {escape(cut(feed.last_error, 120))}" if feed.last_error else ""
-    return f"`{feed.id}` feed **{title}** · added{who} {timestamp(feed.added_at)}{status}"
+    checked = (
+        f" · updated {timestamp(feed.last_success)}" if feed.last_success else " · never updated"
+    )
+    status = (
+        f" · {feed.failures} failed, last error: {escape(cut(feed.last_error, 120))}"
+        if feed.last_error
+        else ""
+    )
+    return f"`{feed.id}` feed **{title}** · added{who} {timestamp(feed.added_at)}{checked}{status}"
 
 
 def source_list_embed(
@@ -509,6 +587,13 @@ HELP = (
         "page), `private` (only you see the answer). ◀ ▶ page through more results.",
     ),
     (
+        "/brief [topic]",
+        "What happened lately: one passage per story, newest first, each cited; copies of "
+        "one wire story are one item naming every outlet. With a topic, the stories about "
+        "it; without, the latest. Options: `since` (default `7d`; `1d`, `2w`, `2025-12-01`), "
+        "`source` (one article or a publisher).",
+    ),
+    (
         "Search tips",
         'Put a phrase in quotes, e.g. `"peace plan"`, and every answer contains it. Small '
         "typos are forgiven: `Witkof` finds Witkoff, and the answer says what it searched.",
@@ -526,6 +611,11 @@ HELP = (
         "/source list · remove · refresh",
         "Admins: see sources with their ids, remove one, "
         "or fetch URLs and feeds again (unchanged articles cost nothing).",
+    ),
+    (
+        "/settings",
+        "Manage Server: where mentions are answered, inline or in a thread, default "
+        "results and privacy of /ask, and the role that may manage sources.",
     ),
     ("/about", "Version and how much this server can search."),
 )

@@ -1,11 +1,11 @@
-"""Terminal and JSON rendering of answers and sources (pure functions)."""
+"""Terminal and JSON rendering of answers, briefs and sources (pure functions)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from index.types import Answer, Extracted, Hit, SourceInfo
+from index.types import Answer, Brief, Extracted, FeedInfo, Hit, SourceInfo
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 UNDERLINE, NO_UNDERLINE = "\x1b[4m", "\x1b[24m"
@@ -28,6 +28,26 @@ def source_json(source: SourceInfo) -> dict[str, Any]:
         "publisher": source.publisher,
         "published": iso(source.published),
     }
+
+
+def feed_text(feed: FeedInfo) -> str:
+    """One feed for `sources list`: scope, title, URL, then how its checks are going."""
+    scope = f"guild {feed.guild}" if feed.guild else "global"
+    title = f"{feed.title} " if feed.title else ""
+    every = f"every {_seconds(feed.interval)}" if feed.interval else "default interval"
+    status = [every, f"last success {iso(feed.last_success) or 'never'}"]
+    if feed.next_check:
+        status.append(f"next {iso(feed.next_check)}")
+    if feed.last_error:
+        status.append(f"{feed.failures} failed in a row, last error: {feed.last_error}")
+    return f"{feed.id}  feed  {scope}  {title}{feed.url}\n    " + "; ".join(status)
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
 
 
 def extracted_json(item: Extracted) -> dict[str, Any]:
@@ -149,6 +169,74 @@ def answer_text(answer: Answer, *, ansi: bool) -> str:
         for source in (hit.source, *hit.also):
             n = numbers.setdefault(source.id, len(numbers) + 1)
             lines.append(f"   [{n}] {citation(source)}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def brief_json(brief: Brief) -> dict[str, Any]:
+    """The `brief --json` object (a contract: exactly these keys)."""
+    return {
+        "topic": brief.topic,
+        "since": iso(brief.since),
+        "articles": brief.articles,
+        "stories": [
+            {
+                "rank": story.rank,
+                "day": iso(story.day),
+                "relevance": story.relevance,
+                "passage_id": story.hit.passage_id,
+                "text": story.hit.text,
+                "source": source_json(story.hit.source),
+                "also": [source_json(other) for other in story.hit.also],
+            }
+            for story in brief.stories
+        ],
+    }
+
+
+def brief_empty_text(brief: Brief) -> str:
+    """Why a brief holds no story, and what to try."""
+    if brief.visible == 0:
+        return "No sources yet: add some with `briefbot ingest PATH-OR-URL`."
+    within = f" from {brief.source!r}" if brief.source else ""
+    if brief.articles == 0:
+        return (
+            f"No article{within} was published or added since {brief.since.isoformat()}; "
+            "try an earlier --since (e.g. 30d)."
+        )
+    text = (
+        f"No story since {brief.since.isoformat()} matches {brief.topic!r} among "
+        f"{brief.articles} article{'s' if brief.articles != 1 else ''}{within}; try other words "
+        "or an earlier --since."
+    )
+    if brief.suggestion:
+        text += f" Did you mean {brief.suggestion!r}?"
+    return text
+
+
+def brief_text(brief: Brief, *, ansi: bool) -> str:
+    """Human output: a heading, then per story its day, passage and `[n]` citations."""
+    if not brief.stories:
+        return brief_empty_text(brief)
+    n = len(brief.stories)
+    about = f" on {brief.topic!r}" if brief.topic else ""
+    lines = [
+        f"{n} stor{'y' if n == 1 else 'ies'}{about} since {brief.since.isoformat()}, newest "
+        f"first ({brief.articles} article{'s' if brief.articles != 1 else ''} looked at)",
+        "",
+    ]
+    if brief.corrections:
+        fixed = ", ".join(f"{c.used} (for {c.typed})" for c in brief.corrections)
+        lines[-1:] = [f"Searched for {fixed}: no passage holds the word as typed.", ""]
+    numbers: dict[str, int] = {}
+    for story in brief.stories:
+        lines.append(f"{story.rank}. {iso(story.day) or 'undated'}")
+        for paragraph in marked(story.hit, ansi=ansi).split("\n"):
+            if paragraph.strip():
+                lines.append(f"   {paragraph}")
+        for source in (story.hit.source, *story.hit.also):
+            number = numbers.setdefault(source.id, len(numbers) + 1)
+            lines.append(f"   [{number}] {citation(source)}")
         lines.append("")
     return "\n".join(lines).rstrip("\n")
 

@@ -25,3 +25,7 @@ class SourceNotFound(BriefbotError):
 
 class StoreError(BriefbotError):
     """The database is unreachable or refused the operation."""
+
+
+class SettingError(BriefbotError):
+    """A guild setting was given a value it cannot take; the message names the value."""

@@ -18,18 +18,25 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from index import extract, store
+from index import brief as briefing
+from index import dedup, extract, store
 from index.bm25 import IndexFileError, PassageIndex, SourceItem
-from index.errors import BriefbotError, ExtractError, SourceNotFound, StoreError
+from index.errors import (
+    BriefbotError,
+    ExtractError,
+    SettingError,
+    SourceNotFound,
+    StoreError,
+)
 from index.fetch import Fetcher, NotModified
 from index.passages import split_passages
 from index.search import (
@@ -50,6 +57,7 @@ from index.settings import ExtractSettings, PassageSettings, Settings
 from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
     Answer,
+    Brief,
     Correction,
     Document,
     Extracted,
@@ -57,6 +65,7 @@ from index.types import (
     FeedEntry,
     FeedInfo,
     Fetched,
+    GuildSettings,
     Hit,
     IngestReport,
     Job,
@@ -68,6 +77,7 @@ log = logging.getLogger(__name__)
 
 FILE_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
 CHUNK = 256  # documents stored per transaction (each in its own savepoint)
+REPOST_WINDOW = timedelta(days=30)  # a feed's sources a new entry is compared against
 WORKER_NICE = 10  # ingest workers yield the CPU to the process answering questions
 GAP_SECONDS = 30.0  # a change number missing this long is a rolled-back write
 ASK_SYNC_MAX = 8  # changed sources an ask applies itself while watch() follows the rest
@@ -106,6 +116,8 @@ class Prepared:
     content_hash: str
     passages: list[tuple[str, str]]  # (display text, space-joined index terms)
     line_hashes: list[str]
+    canonical_url: str | None = None  # the page's own URL for itself, normalised
+    simhash: int | None = None  # of the text: re-posts with small edits are near it
 
 
 def index_dir(settings: Settings) -> Path | None:
@@ -233,7 +245,10 @@ def prepare(
             for par in raw.paragraphs
             if doc.publisher and len(par.split()) < extract.RECURRING_MAX_WORDS
         ]
-        out.append(Prepared(doc, content_hash(doc), passages, lines))
+        canonical = dedup.page_canonical(doc.url, doc.ref) if doc.kind == "url" else None
+        out.append(
+            Prepared(doc, content_hash(doc), passages, lines, canonical, dedup.simhash(doc.text))
+        )
     return out
 
 
@@ -961,15 +976,27 @@ class Library:
         report: IngestReport,
         progress: Progress | None = None,
         added_by: str | None = None,
+        *,
+        check: bool = False,
     ) -> None:
+        """Subscribes (or, with `check`, updates an existing subscription: one removed
+        meanwhile stays removed) and stores the entries not seen before."""
         feed_id = source_id(guild, url)
         async with self.sessions() as session, session.begin():
             await store.begin_write(session)
-            row = await session.get(store.FeedRow, feed_id) or store.FeedRow(
-                id=feed_id, url=url, guild=guild, added_at=store.utcnow(), added_by=added_by
-            )
+            row = await session.get(store.FeedRow, feed_id)
+            if row is None and check:
+                log.info("feed %s was removed while it was checked", feed_id)
+                return
+            if row is None:
+                row = store.FeedRow(
+                    id=feed_id, url=url, guild=guild, added_at=store.utcnow(), added_by=added_by
+                )
             row.title, row.etag, row.last_modified = feed.title, fetched.etag, fetched.last_modified
-            row.last_checked, row.last_error = store.utcnow(), None
+            if not check:  # a scheduled check records its outcome itself (_feed_checked)
+                now = store.utcnow()
+                row.last_checked, row.last_success, row.last_error = now, now, None
+                row.failures = 0
             session.add(row)
             known = await store.feed_entry_refs(session, feed_id)
         for number, entry in enumerate(feed.entries, start=1):
@@ -1067,7 +1094,14 @@ class Library:
         same_content = await store.sources_by_hash(
             session, [item.content_hash for item in items], guild
         )
+        same_url = await store.sources_by_canonical(
+            session, [item.canonical_url or "" for item in items], guild
+        )
         now = store.utcnow()
+        recent = (
+            await store.feed_fingerprints(session, feed_id, now - REPOST_WINDOW) if feed_id else []
+        )
+        texts = await self._candidate_texts(session, items, recent, same_url)
         new: list[store.NewSource] = []
         replaced: list[str] = []
         for item, sid in zip(items, ids, strict=True):
@@ -1080,7 +1114,17 @@ class Library:
                 log.info("%s has the same content as source %s", doc.ref, min(others))
                 report.unchanged.append(min(others))
                 continue
+            repost = _repost_of(item, sid, same_url, recent, texts)
+            if repost is not None:
+                log.info("%s is a re-post of source %s", doc.ref, repost)
+                report.unchanged.append(repost)
+                continue
             same_content.setdefault(item.content_hash, set()).add(sid)  # dedup within chunk
+            if item.canonical_url:
+                same_url.setdefault(item.canonical_url, set()).add(sid)
+            if item.simhash is not None and feed_id:
+                recent.append((sid, item.simhash))
+                texts[sid] = (doc.title, "\n\n".join(p for p, _ in item.passages))
             if old is not None:
                 replaced.append(sid)
             fetched = (etags or {}).get(doc.ref)
@@ -1101,11 +1145,33 @@ class Library:
                 "added_at": old.added_at if old else now,
                 "updated_at": now,
                 "added_by": old.added_by if old else added_by,
+                "canonical_url": item.canonical_url,
+                "simhash": item.simhash,
             }
             new.append(store.NewSource(row, item.passages, item.line_hashes))
             report.added.append(sid)
             report.passages += len(item.passages)
         await store.write_sources(session, new, replaced)
+
+    @staticmethod
+    async def _candidate_texts(
+        session: AsyncSession,
+        items: Sequence[Prepared],
+        recent: list[tuple[str, int]],
+        same_url: dict[str, set[str]],
+    ) -> dict[str, tuple[str | None, str]]:
+        """Titles and texts of the stored sources an item may re-post: those at its
+        canonical URL, and recent ones of its feed its simhash is near."""
+        near = {
+            other
+            for item in items
+            if item.simhash is not None
+            for other, h in recent
+            if dedup.distance(h, item.simhash) <= dedup.CANDIDATE
+        }
+        for item in items:
+            near |= same_url.get(item.canonical_url or "", set())
+        return await store.source_texts(session, sorted(near)) if near else {}
 
     # --- managing sources -------------------------------------------------------
 
@@ -1120,7 +1186,7 @@ class Library:
     async def feeds(self, guild: str | None = None, *, all_guilds: bool = False) -> list[FeedInfo]:
         async with self.sessions() as session:
             rows = await store.list_feeds(session, guild, all_guilds=all_guilds)
-        return [store.feed_info(r) for r in rows]
+        return [replace(store.feed_info(r), next_check=self._next_check(r)) for r in rows]
 
     async def source(self, source_id: str) -> SourceInfo:
         async with self.sessions() as session:
@@ -1256,7 +1322,12 @@ class Library:
                 sources = [one] if one else []
                 feeds = [feed] if feed else []
         for feed in feeds:
-            await self._refresh_feed(feed, report)
+            now = store.utcnow()
+            if await self._claim(feed, now):  # the same check the schedule makes
+                await self._refresh_feed(feed, report, now)
+            else:
+                log.info("feed %s is being checked by another process", feed.id)
+                report.unchanged.append(feed.id)
         for row in sources:
             await self._refresh_source(row, report)
         if self._loaded:
@@ -1286,28 +1357,319 @@ class Library:
         except BriefbotError as exc:
             report.failed.append((row.ref, _strip_ref(str(exc), row.ref)))
 
-    async def _refresh_feed(self, feed: store.FeedRow, report: IngestReport) -> None:
+    async def _refresh_feed(
+        self, feed: store.FeedRow, report: IngestReport, now: datetime | None = None
+    ) -> None:
+        """One check of a feed (conditional GET; only entries not seen are fetched), then
+        its next check: an interval on, or backed off after failures. `now` is the check's
+        time (the schedule's clock; tests pass their own)."""
+        error: str | None = None
         try:
             got = await self.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified)
             if isinstance(got, NotModified):
+                report.unchanged.append(feed.id)
+            else:
+                parsed = await self.workers.extract(
+                    functools.partial(
+                        extract.parse_feed, url=got.url, limits=self.settings.extract
+                    ),
+                    got.body,
+                )
+                await self._ingest_feed(feed.url, parsed, got, feed.guild, report, check=True)
+        except BriefbotError as exc:
+            error = str(exc)
+            report.failed.append((feed.url, _strip_ref(error, feed.url)))
+        await self._feed_checked(feed.id, error, now or store.utcnow())
+
+    async def _claim(self, feed: store.FeedRow, now: datetime) -> bool:
+        """This process checks the feed now; False if another one took it first."""
+        async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
+            return await store.claim_feed(session, feed.id, feed.last_checked, now)
+
+    def _wait(self, feed: store.FeedRow | FeedInfo) -> float:
+        """Seconds from a feed's last check to its next: its interval, doubled per failure."""
+        wait = feed.interval or self.settings.feeds.interval
+        if feed.failures:
+            wait = min(wait * 2**feed.failures, self.settings.feeds.max_backoff)
+        return wait
+
+    def _next_check(self, feed: store.FeedRow | FeedInfo) -> datetime | None:
+        if feed.last_checked is None:
+            return None  # never checked: due now
+        return _aware(feed.last_checked) + timedelta(seconds=self._wait(feed))
+
+    async def _feed_checked(self, feed_id: str, error: str | None, now: datetime) -> None:
+        async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
+            row = await session.get(store.FeedRow, feed_id)
+            if row is None:  # removed meanwhile
+                return
+            row.last_checked, row.last_error = now, error
+            if error is None:
+                row.failures, row.last_success = 0, now
+            else:
+                row.failures = (row.failures or 0) + 1
+
+    async def poll_feeds(self, *, now: datetime | None = None) -> IngestReport:
+        """Checks every feed that is due, each once, even with several processes running:
+        a feed is claimed before it is checked. Returns what the checks found."""
+        started = time.perf_counter()
+        report = IngestReport()
+        async with self.sessions() as session:
+            feeds = await store.list_feeds(session, None, all_guilds=True)
+        for feed in feeds:
+            when = now or store.utcnow()  # each feed's own moment: a long pass moves on
+            due = self._next_check(feed)
+            if due is not None and due > when:
+                continue
+            if await self._claim(feed, when):
+                await self._refresh_feed(feed, report, when)
+        if self._loaded and report.added:
+            await self.sync()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def watch_feeds(self, *, at_most: float = 60.0) -> None:
+        """Polls due feeds for as long as it runs (`briefbot run`), waking when the next
+        one is due, and at least every `at_most` seconds (feeds added elsewhere)."""
+        while True:
+            wait = at_most
+            try:
+                report = await self.poll_feeds()
+                if report.added or report.failed:
+                    log.info(
+                        "feeds: %d new or updated, %d failed",
+                        len(report.added),
+                        len(report.failed),
+                    )
+                upcoming = [f.next_check for f in await self.feeds(all_guilds=True)]
+                soonest = min((t for t in upcoming if t is not None), default=None)
+                if soonest is not None:
+                    wait = min(at_most, max(1.0, (soonest - store.utcnow()).total_seconds()))
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("feed polling failed; retrying: %s", store.db_reason(exc))
+            except Exception:  # a background loop: one bad check must not end the polling
+                log.exception("feed polling failed; retrying")
+            await asyncio.sleep(wait)
+
+    async def set_feed_interval(
+        self, feed_id: str, seconds: float | None, *, guild: str | None = None
+    ) -> FeedInfo:
+        """A feed's own interval between checks (None: back to [feeds] interval)."""
+        if seconds is not None and seconds < 1:
+            raise BriefbotError(f"an interval must be at least 1 s, not {seconds:g}")
+        async with self.sessions() as session, session.begin():
+            await store.begin_write(session)
+            row = await session.get(store.FeedRow, feed_id)
+            if row is None or (guild is not None and row.guild != guild):
+                raise SourceNotFound(f"no feed with id {feed_id!r}")
+            row.interval = seconds
+            info = store.feed_info(row)
+        return replace(info, next_check=self._next_check(info))
+
+    # --- briefing ---------------------------------------------------------------
+
+    async def brief(
+        self,
+        topic: str | None = None,
+        *,
+        guild: str | None = None,
+        since: date | None = None,
+        source: str | None = None,
+        k: int | None = None,
+    ) -> Brief:
+        """What happened since a day: one passage per story, newest stories first.
+
+        Articles count from the day they were published (or, undated, added): `since`
+        defaults to 7 days ago. With a topic, the k stories that match it best (ranked as
+        `ask` ranks, filters and typo correction included) are then ordered newest first;
+        each shows its best-matching passage. Without one, the k newest stories, each
+        with its lead. Wire copies (near-identical leads) are one story citing every
+        outlet; `source` is a source id or a publisher, as for `ask`.
+        """
+        started = time.perf_counter()
+        topic = (topic or "").strip() or None
+        k = k or self.settings.search.default_k
+        if k < 1:
+            raise BriefbotError(f"k must be at least 1, not {k}")
+        since = since or briefing.default_since(datetime.now(UTC).date())
+        threshold = self.settings.search.duplicate_threshold
+        answer: Answer | None = None
+        if topic is not None:
+            want = max(k * briefing.PASSAGES_PER_STORY, self.settings.search.rerank_depth)
+            while True:  # articles bring many passages: ask for more until k stories show
+                answer = await self.ask(topic, guild=guild, k=want, since=since, source=source)
+                ids = {s.id for hit in answer.hits for s in (hit.source, *hit.also)}
+                async with self.sessions() as session:
+                    leads = await briefing.lead_passages(session, ids)
+                texts = {sid: lead.text for sid, lead in leads.items()}
+                stories = briefing.topic_stories(answer.hits, texts, k, threshold)
+                if len(stories) >= k or len(answer.hits) < want or want >= briefing.MAX_PASSAGES:
+                    break
+                want = min(want * 4, briefing.MAX_PASSAGES)
+            allowed = self._allowed(guild, since, None, source) or set()
+        else:
+            if not self._loaded or self._watchers == 0:
+                await self.sync()
+            elif not self._sync_lock.locked():
+                await self.sync(max_sources=ASK_SYNC_MAX)
+            allowed = self._allowed(guild, since, None, source) or set()
+
+            def day(sid: str) -> date | None:
+                return self._meta[sid].day
+
+            latest = briefing.Latest(k, threshold)
+            for ids in briefing.windows(briefing.newest_first(allowed, day), day):
+                async with self.sessions() as session:
+                    latest.add((await briefing.lead_passages(session, ids)).values())
+                if latest.full:
+                    break
+            stories = latest.stories()
+        visible = sum(1 for m in self._meta.values() if m.guild is None or m.guild == guild)
+        suggestion = None
+        if topic is not None and not stories and allowed:
+            suggestion = await self._suggest(topic, guild)
+        return Brief(
+            topic,
+            since,
+            tuple(stories),
+            articles=len(allowed),
+            visible=visible,
+            source=source,
+            seconds=time.perf_counter() - started,
+            corrections=answer.corrections if answer is not None else (),
+            suggestion=suggestion,
+        )
+
+    # --- guild settings ---------------------------------------------------------
+
+    async def guild_settings(self, guild: str) -> GuildSettings:
+        """A guild's settings as stored; a guild that never changed any gets the defaults."""
+        guild = _guild_id(guild)
+        async with self.sessions() as session:
+            row = await session.get(store.GuildSettingsRow, guild)
+        return _guild_settings(guild, row)
+
+    async def set_guild_settings(
+        self,
+        guild: str,
+        *,
+        mention_channels: Sequence[str] | str | None = None,
+        reply: str | None = None,
+        results: int | None = None,
+        private: bool | None = None,
+        manager_role: str | None = None,
+        updated_by: str | None = None,
+    ) -> GuildSettings:
+        """Changes the settings given (None: unchanged) and returns them all.
+
+        `mention_channels` is a list of channel ids, or "all" for every channel;
+        `manager_role` a role id or name, or "none" for the bot's configured role.
+        Everything is checked before anything is written: a bad value raises
+        SettingError naming it, and nothing changes.
+        """
+        guild = _guild_id(guild)
+        channels = _mention_channels(mention_channels) if mention_channels is not None else None
+        if reply is not None:
+            reply = reply.strip().lower()
+            if reply not in REPLY_MODES:
+                raise SettingError(f"reply must be inline or thread, not {reply!r}")
+        if results is not None and (
+            isinstance(results, bool) or not isinstance(results, int) or not 1 <= results <= 10
+        ):
+            raise SettingError(f"results must be a whole number from 1 to 10, not {results!r}")
+        if private is not None and not isinstance(private, bool):
+            raise SettingError(f"private must be true or false, not {private!r}")
+        role = manager_role.strip() if manager_role is not None else None
+        if role is not None and (not role or len(role) > MAX_ROLE):
+            raise SettingError(
+                f"manager role must be a role name or id of 1 to {MAX_ROLE} characters, "
+                f"or none, not {manager_role!r}"
+            )
+        # Twice at most: two first writes for one guild race to insert its row on
+        # PostgreSQL (SQLite's BEGIN IMMEDIATE serialises them); the loser updates it.
+        for attempt in range(2):
+            try:
                 async with self.sessions() as session, session.begin():
                     await store.begin_write(session)
-                    row = await session.get(store.FeedRow, feed.id)
-                    if row is not None:
-                        row.last_checked, row.last_error = store.utcnow(), None
-                return
-            parsed = await self.workers.extract(
-                functools.partial(extract.parse_feed, url=got.url, limits=self.settings.extract),
-                got.body,
-            )
-            await self._ingest_feed(feed.url, parsed, got, feed.guild, report)
-        except BriefbotError as exc:
-            report.failed.append((feed.url, _strip_ref(str(exc), feed.url)))
-            async with self.sessions() as session, session.begin():
-                await store.begin_write(session)
-                row = await session.get(store.FeedRow, feed.id)
-                if row is not None:
-                    row.last_checked, row.last_error = store.utcnow(), str(exc)
+                    row = await session.get(store.GuildSettingsRow, guild)
+                    if row is None:
+                        row = store.GuildSettingsRow(guild=guild)
+                        session.add(row)
+                    if channels is not None:
+                        row.mention_channels = json.dumps(channels) if channels else None
+                    if reply is not None:
+                        row.reply = reply
+                    if results is not None:
+                        row.results = results
+                    if private is not None:
+                        row.private = private
+                    if role is not None:
+                        row.manager_role = None if role.lower() == "none" else role
+                    row.updated_at = store.utcnow()
+                    row.updated_by = updated_by
+                    settings = _guild_settings(guild, row)
+                break
+            except IntegrityError:
+                if attempt:
+                    raise StoreError(f"guild {guild}: settings could not be saved") from None
+            except SQLAlchemyError as exc:
+                raise StoreError(f"guild {guild}: settings: {store.db_reason(exc)}") from None
+        log.info("guild %s settings changed by %s: %s", guild, updated_by or "the CLI", settings)
+        return settings
+
+
+REPLY_MODES = ("inline", "thread")
+MAX_MENTION_CHANNELS = 50  # channels a guild may list for mentions
+MAX_ROLE = 100  # Discord role names are at most 100 characters
+
+
+def _guild_id(guild: str) -> str:
+    text = str(guild).strip()
+    if not text.isdigit() or len(text) > 20:
+        raise SettingError(f"a guild is a Discord server id (digits), not {guild!r}")
+    return text
+
+
+def _mention_channels(value: Sequence[str] | str) -> list[str]:
+    """Channel ids in order, once each; [] for "all"."""
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return []
+        value = re.split(r"[\s,]+", value.strip())
+    ids: list[str] = []
+    for item in value:
+        text = str(item).strip()
+        if not text:
+            continue
+        if not text.isdigit() or len(text) > 20:
+            raise SettingError(f"mention channels must be channel ids or all, not {text!r}")
+        if text not in ids:
+            ids.append(text)
+    if not ids:
+        raise SettingError("mention channels: give at least one channel id, or all")
+    if len(ids) > MAX_MENTION_CHANNELS:
+        raise SettingError(
+            f"mention channels: at most {MAX_MENTION_CHANNELS} channels, not {len(ids)}"
+        )
+    return ids
+
+
+def _guild_settings(guild: str, row: store.GuildSettingsRow | None) -> GuildSettings:
+    if row is None:
+        return GuildSettings(guild)
+    channels = json.loads(row.mention_channels) if row.mention_channels else None
+    return GuildSettings(
+        guild,
+        mention_channels=tuple(channels) if channels else None,
+        reply=row.reply or "inline",
+        results=row.results,
+        private=bool(row.private),
+        manager_role=row.manager_role,
+        updated_at=_aware(row.updated_at),
+        updated_by=row.updated_by,
+    )
 
 
 async def preview(
@@ -1454,6 +1816,39 @@ def _article_item(
 ) -> SourceItem:
     """A source as one article row, keyed by its first passage id (ids are unique)."""
     return (source_id, guild, [passage_ids[0]], [article_terms(token_lists)])
+
+
+def _repost_of(
+    item: Prepared,
+    sid: str,
+    same_url: dict[str, set[str]],
+    recent: list[tuple[str, int]],
+    texts: dict[str, tuple[str | None, str]],
+) -> str | None:
+    """The stored source this one re-posts, if any: the page under its canonical URL
+    stored from another ref (if it is still recognisably that page), or, within one
+    feed, the same text re-dated or lightly edited. Texts compared are passages, as
+    stored (publisher boilerplate removed on both sides)."""
+    title = dedup.title_key(item.doc.title)
+    text = "\n\n".join(passage for passage, _ in item.passages)
+    for other in sorted(same_url.get(item.canonical_url or "", set()) - {sid}):
+        if other not in texts:
+            continue
+        other_title, other_text = texts[other]
+        if (title and dedup.title_key(other_title) == title) or dedup.overlap(
+            other_text, text
+        ) >= dedup.SAME_PAGE:
+            return other
+    if item.simhash is None:
+        return None
+    for other, h in sorted(recent):
+        if other == sid or other not in texts or dedup.distance(h, item.simhash) > dedup.CANDIDATE:
+            continue
+        other_title, other_text = texts[other]
+        same_title = bool(title) and dedup.title_key(other_title) == title
+        if dedup.same_story(other_text, text, same_title=same_title):
+            return other
+    return None
 
 
 def _with_entry(doc: Document, entry: FeedEntry) -> Document:

@@ -39,6 +39,14 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """How often `briefbot run` checks each feed (a feed may override the interval)."""
+
+    interval: float = 1800.0  # seconds between checks of a feed that worked last time
+    max_backoff: float = 86400.0  # a failing feed waits interval × 2^failures, at most this
+
+
+@dataclass(frozen=True, slots=True)
 class PassageSettings:
     """Passage windows: paragraphs joined to at least min_words, never past max_words."""
 
@@ -87,6 +95,7 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///briefbot.db"
     fetch: FetchSettings = field(default_factory=FetchSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
     passages: PassageSettings = field(default_factory=PassageSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     index: IndexSettings = field(default_factory=IndexSettings)

@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -75,13 +77,21 @@ class FeedRow(Base):
     last_checked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     added_by: Mapped[str | None] = mapped_column(String(32))
+    # The schedule (migration 0005): seconds between checks if not [feeds] interval,
+    # failed checks in a row (the back-off), and the last check that worked.
+    interval: Mapped[float | None] = mapped_column(Float)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_success: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SourceRow(Base):
     """One article: where it came from, what a citation shows, and its content hash."""
 
     __tablename__ = "sources"
-    __table_args__ = (Index("ix_sources_content_hash", "content_hash"),)
+    __table_args__ = (
+        Index("ix_sources_content_hash", "content_hash"),
+        Index("ix_sources_canonical_url", "canonical_url"),
+    )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     ref: Mapped[str] = mapped_column(Text)
@@ -102,6 +112,9 @@ class SourceRow(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     added_by: Mapped[str | None] = mapped_column(String(32))
+    # Re-posts (migration 0005): the page's own canonical URL, and a simhash of the text.
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    simhash: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class PassageRow(Base):
@@ -159,6 +172,21 @@ class PendingRow(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)
     payload: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GuildSettingsRow(Base):
+    """One guild's bot settings (migration 0006); a null column means the default."""
+
+    __tablename__ = "guild_settings"
+
+    guild: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mention_channels: Mapped[str | None] = mapped_column(Text)  # JSON list of channel ids
+    reply: Mapped[str | None] = mapped_column(String(8))
+    results: Mapped[int | None] = mapped_column(Integer)
+    private: Mapped[bool | None] = mapped_column(Boolean)
+    manager_role: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
 
 
 LINES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
@@ -307,17 +335,40 @@ def source_info(row: SourceRow) -> SourceInfo:
     )
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every one we store is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def feed_info(row: FeedRow) -> FeedInfo:
     return FeedInfo(
         id=row.id,
         url=row.url,
         title=row.title,
         guild=row.guild,
-        added_at=row.added_at,
-        last_checked=row.last_checked,
+        added_at=aware(row.added_at) or row.added_at,
+        last_checked=aware(row.last_checked),
         last_error=row.last_error,
         added_by=row.added_by,
+        last_success=aware(row.last_success),
+        failures=row.failures or 0,
+        interval=row.interval,
     )
+
+
+async def claim_feed(
+    session: AsyncSession, feed_id: str, seen: datetime | None, now: datetime
+) -> bool:
+    """Takes a due feed for this check: its last check becomes now, but only if it is
+    still the one we read, so two processes never check one feed at once (and if this
+    one dies mid-check, the feed is due again one interval later)."""
+    same = FeedRow.last_checked.is_(None) if seen is None else FeedRow.last_checked == seen
+    result = await session.execute(
+        update(FeedRow).where(FeedRow.id == feed_id).where(same).values(last_checked=now)
+    )
+    return bool(result.rowcount)
 
 
 async def last_change(session: AsyncSession) -> int:
@@ -589,6 +640,56 @@ async def sources_by_hash(
     for r in rows.all():
         found.setdefault(r.content_hash, set()).add(r.id)
     return found
+
+
+async def sources_by_canonical(
+    session: AsyncSession, urls: Sequence[str], guild: str | None
+) -> dict[str, set[str]]:
+    """Canonical URL → ids of sources at that URL which this guild already sees."""
+    wanted = sorted({u for u in urls if u})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(SourceRow.id, SourceRow.canonical_url)
+        .where(SourceRow.canonical_url.in_(wanted))
+        .where(visible(SourceRow.guild, guild))
+    )
+    found: dict[str, set[str]] = {}
+    for r in rows.all():
+        found.setdefault(r.canonical_url, set()).add(r.id)
+    return found
+
+
+async def feed_fingerprints(
+    session: AsyncSession, feed_id: str, since: datetime
+) -> list[tuple[str, int]]:
+    """(id, simhash) of a feed's sources added since then: what a re-post is checked against."""
+    rows = await session.execute(
+        select(SourceRow.id, SourceRow.simhash)
+        .where(SourceRow.feed_id == feed_id)
+        .where(SourceRow.simhash.is_not(None))
+        .where(SourceRow.added_at >= since)
+    )
+    return [(r.id, r.simhash) for r in rows.all()]
+
+
+async def source_texts(
+    session: AsyncSession, ids: Sequence[str]
+) -> dict[str, tuple[str | None, str]]:
+    """Each source's title and passages joined in order: its text, as the store keeps it."""
+    found = await session.execute(
+        select(SourceRow.id, SourceRow.title).where(SourceRow.id.in_(ids))
+    )
+    titles = {r.id: r.title for r in found.all()}
+    rows = await session.execute(
+        select(PassageRow.source_id, PassageRow.text)
+        .where(PassageRow.source_id.in_(ids))
+        .order_by(PassageRow.source_id, PassageRow.ordinal)
+    )
+    texts: dict[str, list[str]] = {}
+    for r in rows.all():
+        texts.setdefault(r.source_id, []).append(r.text)
+    return {sid: (titles.get(sid), "\n\n".join(parts)) for sid, parts in texts.items()}
 
 
 @dataclass(frozen=True, slots=True)

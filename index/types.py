@@ -86,6 +86,10 @@ class FeedInfo:
     last_checked: datetime | None = None
     last_error: str | None = None
     added_by: str | None = None
+    last_success: datetime | None = None
+    next_check: datetime | None = None  # None: due now
+    failures: int = 0  # failed checks in a row; each doubles the wait
+    interval: float | None = None  # seconds, if this feed overrides [feeds] interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +162,44 @@ class IngestReport:
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.passages += other.passages
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One story of a brief: the passage shown, cited by every outlet that carried it."""
+
+    rank: int  # position in the brief: newest stories first
+    day: date | None  # published, else added (the newest of its outlets)
+    # The passage shown (the best match for a topic, else the article's lead) and its
+    # citation; `hit.also` holds the other outlets carrying the same story (wire copy).
+    hit: Hit
+    relevance: int | None = None  # with a topic: 1 = the best-matching story
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """What happened since a day: one passage per story, newest stories first."""
+
+    topic: str | None
+    since: date
+    stories: tuple[Story, ...]
+    articles: int = 0  # articles published (or, undated, added) since then, within `source`
+    visible: int = 0  # articles the guild sees at all
+    source: str | None = None
+    seconds: float = 0.0
+    corrections: tuple[Correction, ...] = ()  # typos in the topic corrected before searching
+    suggestion: str | None = None  # "did you mean", when a topic matched nothing
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """One guild's bot settings (`/settings`, `briefbot settings`); unset = the default."""
+
+    guild: str
+    mention_channels: tuple[str, ...] | None = None  # channel ids; None: every channel
+    reply: str = "inline"  # mentions answered "inline" (a reply) or in a new "thread"
+    results: int | None = None  # passages per page; None: the bot's [discord] results
+    private: bool = False  # /ask answers only the asker sees unless they say otherwise
+    manager_role: str | None = None  # role id or name; None: the bot's [discord] admin_role
+    updated_at: datetime | None = None
+    updated_by: str | None = None

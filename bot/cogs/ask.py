@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.client import TOKEN_SECONDS
+from bot.cogs.settings import mention_allowed
 from bot.views import NONE, Throttled, answer_view
 from index.dates import parse_day
 from index.errors import BriefbotError
@@ -29,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_QUESTION = 300
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 MAX_PUBLISHER_CHOICES = 10  # so articles still show when many publishers match
+THREAD_EXISTS = 160004  # Discord: "A thread has already been created for this message"
 ANSWER_JOB = "answer"  # a deferred /ask not yet answered (Library.begin_job)
 MENTION_JOB = "mention"  # a mention not yet replied to
 
@@ -86,8 +85,8 @@ class AskCog(commands.Cog):
         source="Search only this article or publisher (start typing a title or a name)",
         since="Only articles published on or after: 2025-12-01, 7d, 2w",
         until="Only articles published on or before: 2025-12-31, 1m, yesterday",
-        results="Passages per page (1–10)",
-        private="Only you see the answer",
+        results="Passages per page (1–10; default: this server's setting)",
+        private="Only you see the answer (default: this server's setting)",
     )
     async def ask(
         self,
@@ -97,7 +96,7 @@ class AskCog(commands.Cog):
         since: str | None = None,
         until: str | None = None,
         results: app_commands.Range[int, 1, 10] | None = None,
-        private: bool = False,
+        private: bool | None = None,
     ) -> None:
         throttled = self.bot.cooldowns.hit(interaction.user.id, interaction.guild_id)
         if throttled:
@@ -105,6 +104,9 @@ class AskCog(commands.Cog):
                 cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
             )
             return
+        config = await self.bot.guild_config.get(interaction.guild_id)  # cached; ≤ 1 s
+        if private is None:
+            private = config.private
         # Acknowledge first: Discord drops interactions not answered within 3 s.
         await interaction.response.defer(thinking=True, ephemeral=private)
         request = {
@@ -116,7 +118,7 @@ class AskCog(commands.Cog):
             "source": source.strip() if source and source.strip() else None,
             "since": since,
             "until": until,
-            "per_page": results or self.bot.settings.results,
+            "per_page": results or config.results or self.bot.settings.results,
             "private": private,
             "today": datetime.now(UTC).date().isoformat(),
         }
@@ -169,46 +171,19 @@ class AskCog(commands.Cog):
         """Answers the questions a previous process took and never answered."""
         for job in await self.bot.library.jobs(ANSWER_JOB):
             if await self.bot.claim(job):
-                await self._finish(job, self._resume_answer)
+                await self.bot.finish(
+                    job, lambda job: self._respond(self.bot.followup(job.payload), job.payload)
+                )
         for job in await self.bot.library.jobs(MENTION_JOB):
             if await self.bot.claim(job):
-                await self._finish(job, self._resume_mention)
+                await self.bot.finish(job, self._resume_mention, deferred=False)
 
-    async def _finish(self, job: Job, resume: Callable[[Job, float], Awaitable[None]]) -> None:
-        age = (datetime.now(UTC) - job.created_at).total_seconds()
-        if age > TOKEN_SECONDS:  # the interaction has expired; an old question moved on
-            log.info("dropped %s: %.0f s old", job.key, age)
-            return
-        try:
-            await resume(job, age)
-        except asyncio.CancelledError:
-            await self.bot.release(job)
-            raise
-        except (discord.HTTPException, BriefbotError) as exc:
-            log.warning("could not answer %s after a restart: %s", job.key, exc)
-
-    async def _resume_answer(self, job: Job, age: float) -> None:
-        request = job.payload
-        webhook = discord.Webhook.from_state(
-            {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
-            self.bot._connection,
-        )
-        try:
-            original = await webhook.fetch_message("@original")  # type: ignore[arg-type]
-        except discord.NotFound:  # deleted: a private note replaced it
-            return
-        if not original.flags.loading:  # answered just before the crash
-            return
-        await self._respond(webhook, request)
-        log.info("answered %s after a restart (%.0f s late)", job.key, age)
-
-    async def _resume_mention(self, job: Job, age: float) -> None:
+    async def _resume_mention(self, job: Job) -> None:
         request = job.payload
         channel = self.bot.get_partial_messageable(
             int(request["channel_id"]), guild_id=request.get("guild_id")
         )
         await self._reply(channel.get_partial_message(int(request["message_id"])), request)
-        log.info("answered %s after a restart (%.0f s late)", job.key, age)
 
     @ask.autocomplete("source")
     async def source_choices(
@@ -230,6 +205,16 @@ class AskCog(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot or me.id not in message.raw_mentions:
             return
+        if self.bot.stopping:  # the next process would not see this mention: say so
+            await message.reply(
+                "briefbot is restarting; please ask again in a minute.",
+                mention_author=False,
+                allowed_mentions=NONE,
+            )
+            return
+        config = await self.bot.guild_config.get(message.guild.id if message.guild else None)
+        if not mention_allowed(config, message.channel):
+            return  # /settings: not a channel this server has the bot answer in
         question = question_from_mention(message.content, me.id)
         if not question:
             await message.reply(
@@ -256,6 +241,9 @@ class AskCog(commands.Cog):
             "guild_id": message.guild.id if message.guild else None,
             "asker": message.author.id,
             "question": question[:MAX_QUESTION],
+            "per_page": config.results or self.bot.settings.results,
+            # /settings reply=thread: a new thread from the question, unless it is in one
+            "thread": config.reply == "thread" and not isinstance(message.channel, discord.Thread),
         }
         async with self.bot.job(f"mention:{message.id}", MENTION_JOB, request):
             await self._reply(message, request)
@@ -263,13 +251,23 @@ class AskCog(commands.Cog):
     async def _reply(
         self, message: discord.Message | discord.PartialMessage, request: dict[str, Any]
     ) -> None:
-        """Replies to a mention with the answer (live, or after a restart)."""
-        per_page = self.bot.settings.results
+        """Replies to a mention with the answer (live, or after a restart): inline, or in
+        a thread started from the question."""
+        per_page = int(request.get("per_page") or self.bot.settings.results)
+        thread = await self._thread(message, request) if request.get("thread") else None
+
+        async def send(content: str | None = None, **kwargs: Any) -> discord.Message:
+            if thread is not None:
+                return await thread.send(content, allowed_mentions=NONE, **kwargs)
+            return await message.reply(
+                content, mention_author=False, allowed_mentions=NONE, **kwargs
+            )
+
         try:
-            async with message.channel.typing():
+            async with (thread or message.channel).typing():
                 answer = await self._ask(request["question"], _guild(request["guild_id"]), per_page)
         except BriefbotError as exc:
-            await message.reply(str(exc)[:2000], mention_author=False, allowed_mentions=NONE)
+            await send(str(exc)[:2000])
             return
         except Exception:
             log.exception(
@@ -278,31 +276,35 @@ class AskCog(commands.Cog):
                 request["channel_id"],
                 request["asker"],
             )
-            await message.reply(
-                "Something went wrong on our side; it has been logged. Please try again.",
-                mention_author=False,
-                allowed_mentions=NONE,
-            )
+            await send("Something went wrong on our side; it has been logged. Please try again.")
             return
         if not answer.hits:
-            await message.reply(
-                embeds.no_match_text(answer), mention_author=False, allowed_mentions=NONE
-            )
+            await send(embeds.no_match_text(answer))
             return
         entry = self.bot.answers.add(
             answer, asker=int(request["asker"]), per_page=per_page, private=False
         )
-        reply = await message.reply(
-            embed=embeds.answer_embed(answer, 0, per_page),
-            view=answer_view(entry),
-            mention_author=False,
-            allowed_mentions=NONE,
-        )
+        reply = await send(embed=embeds.answer_embed(answer, 0, per_page), view=answer_view(entry))
 
         async def expire() -> None:
             await reply.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
 
         self.bot.answers.schedule(entry, expire)
+
+    async def _thread(
+        self, message: discord.Message | discord.PartialMessage, request: dict[str, Any]
+    ) -> discord.abc.Messageable | None:
+        """The thread started from the question; None (answer inline) if it cannot be."""
+        name = embeds.cut(" ".join(request["question"].split()), 100) or "question"
+        try:
+            return await message.create_thread(name=name)
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_EXISTS:  # started before a restart; it has the message's id
+                return self.bot.get_partial_messageable(message.id, guild_id=request["guild_id"])
+            log.warning("could not start a thread from %s, answering inline: %s", message.id, exc)
+        except ValueError as exc:  # no guild known for the message
+            log.warning("could not start a thread from %s, answering inline: %s", message.id, exc)
+        return None
 
 
 def publisher_choices(

@@ -207,10 +207,7 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
             age = (datetime.now(UTC) - job.created_at).total_seconds()
             followup = None
             if age <= TOKEN_SECONDS:  # the admin who asked still gets the report
-                followup = discord.Webhook.from_state(
-                    {"id": int(request["application_id"]), "type": 3, "token": request["token"]},
-                    self.bot._connection,
-                )
+                followup = self.bot.followup(request)
             try:
                 await self._refresh(followup, request)
                 log.info("finished %s after a restart", job.key)
@@ -231,7 +228,9 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     ) -> list[app_commands.Choice[str]]:
         # Autocomplete skips interaction_check: without this, a member who may not run
         # /source list could read the server's sources and feed URLs by typing into `id`.
-        if interaction.guild_id is None or not is_admin(interaction, self.bot.settings.admin_role):
+        if interaction.guild_id is None or not is_admin(
+            interaction, await self.bot.manager_role(interaction.guild_id)
+        ):
             return []
         sources, feeds = await self.bot.library.find(
             current, guild=str(interaction.guild_id), own_only=True, limit=25

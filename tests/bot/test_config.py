@@ -137,6 +137,10 @@ def test_shards_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("[discord]\nshard_ids = [0]\n", "shard_ids needs shard_count"),
         ("[discord]\nshard_count = 2\nshard_ids = [2]\n", "0 to shard_count - 1"),
         ("[index]\npoll_interval = 0\n", "poll_interval > 0"),
+        ("[feeds]\ninterval = 0\n", "[feeds] needs interval >= 1"),
+        ("[feeds]\ninterval = 600\nmax_backoff = 60\n", "max_backoff >= interval"),
+        ("[extract]\ntime_limit = 0\n", "[extract] time_limit must be more than 0"),
+        ("[extract]\nmax_html_bytes = -1\n", "[extract] max_html_bytes must be more than 0"),
     ],
 )
 def test_bad_shard_and_index_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:

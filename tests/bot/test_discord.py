@@ -246,10 +246,12 @@ async def ask(
 
 
 async def test_commands_are_synced_to_the_dev_guilds(harness: Harness) -> None:
-    """/ask, /source (add list remove refresh), /help and /about reach both dev guilds."""
+    """/ask, /brief, /source (add list remove refresh), /settings, /help, /about reach both
+    dev guilds."""
     for guild in (GUILD_A, GUILD_B):
         commands = {c["name"]: c for c in harness.fake.commands(guild)}
-        assert set(commands) == {"ask", "source", "help", "about"}
+        assert set(commands) == {"ask", "brief", "source", "settings", "help", "about"}
+        assert int(commands["settings"]["default_member_permissions"]) == MANAGE_GUILD
         subs = {o["name"] for o in commands["source"]["options"]}
         assert subs == {"add", "list", "remove", "refresh"}
         assert int(commands["source"]["default_member_permissions"]) == MANAGE_GUILD

@@ -229,14 +229,23 @@ def test_source_list_pages_and_marks_scope() -> None:
     """/source list shows ids, titles, passage counts, who added and when; 10 per page."""
     srcs = [source(i, guild="42" if i % 2 else None, added_by="777") for i in range(1, 24)]
     feed = FeedInfo(
-        "feed00000001", "https://f.example/rss", "Wire", "42", NOW, last_error="HTTP 500"
+        "feed00000001",
+        "https://f.example/rss",
+        "Wire",
+        "42",
+        NOW,
+        last_error="HTTP 500",
+        last_success=NOW,
+        failures=3,
     )
     embed, total = embeds.source_list_embed(srcs, [feed], 0)
     within_limits(embed)
     assert total == 3
     lines = embed.description.split("\n")
     assert (
-        lines[0].startswith("`feed00000001` feed **Wire**") and "last error: HTTP 500" in lines[0]
+        lines[0].startswith("`feed00000001` feed **Wire**")
+        and "3 failed, last error: HTTP 500" in lines[0]
+        and "updated <t:" in lines[0]
     )
     assert f"`{srcs[0].id}` **Talks in Miami, part 1** — 9 passages · this server" in lines[1]
     assert "added by <@777> <t:" in lines[1]

@@ -54,6 +54,7 @@ from .objects import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
     ATTACH_FILES,
+    CREATE_PUBLIC_THREADS,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     EMBED_LINKS,
@@ -1048,6 +1049,7 @@ class FakeDiscord:
             ("PATCH", channel_message, self._patch_channel_message, True),
             ("DELETE", channel_message, self._delete_channel_message, True),
             ("POST", "/channels/{channel_id}/typing", self._post_typing, True),
+            ("POST", channel_message + "/threads", self._post_message_thread, True),
             ("PUT", channel_message + "/reactions/{emoji}/@me", self._reaction, True),
             ("DELETE", channel_message + "/reactions/{emoji}/@me", self._reaction, True),
             ("GET", "/guilds/{guild_id}", self._get_guild, True),
@@ -2177,6 +2179,68 @@ class FakeDiscord:
         self.typing.append((int(channel["id"]), time.monotonic()))
         self._notify()
         return _no_content()
+
+    async def _post_message_thread(self, req: _Request) -> web.Response:
+        """Starts a public thread from a message: the thread takes the message's id."""
+        guild, channel = self._channel_or_404(req)
+        message = self._message_or_404(req)
+        where = f"thread from message {message['id']}"
+        if channel["type"] not in (0, 5):
+            raise _Refused(
+                400,
+                50024,
+                "Cannot execute action on this channel type",
+                violation=f"{where}: channel {channel['id']} (type {channel['type']}) "
+                "cannot have threads",
+            )
+        self._require(guild, channel, VIEW_CHANNEL | CREATE_PUBLIC_THREADS, "create threads")
+        payload, files = await self._read_body(req)
+        payload = payload if isinstance(payload, dict) else {}
+        problems = []
+        unknown = sorted(set(payload) - {"name", "auto_archive_duration", "rate_limit_per_user"})
+        if unknown or files:
+            self._violate(f"{where}: unknown fields {unknown or ['files']}")
+        name = payload.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            problems.append(Problem(("name",), "BASE_TYPE_BAD_LENGTH", "Must be 1-100 long."))
+        archive = payload.get("auto_archive_duration", 1440)
+        if archive not in (60, 1440, 4320, 10080):
+            problems.append(
+                Problem(("auto_archive_duration",), "BASE_TYPE_CHOICES", "Value must be one of.")
+            )
+        slowmode = payload.get("rate_limit_per_user")
+        if slowmode is not None and not (
+            isinstance(slowmode, int) and not isinstance(slowmode, bool) and 0 <= slowmode <= 21600
+        ):
+            problems.append(
+                Problem(("rate_limit_per_user",), "NUMBER_TYPE_MAX", "Must be 0-21600.")
+            )
+        if problems:
+            raise _form_error(problems, where)
+        thread_id = int(message["id"])
+        if thread_id in guild.channels:
+            raise _Refused(
+                400,
+                160004,
+                "A thread has already been created for this message",
+                violation=f"{where}: it already has a thread",
+            )
+        thread = channel_payload(
+            guild.id,
+            thread_id,
+            name,
+            type=11,
+            parent_id=int(channel["id"]),
+            owner_id=self.bot_id,
+        )
+        thread["thread_metadata"]["auto_archive_duration"] = archive
+        thread["rate_limit_per_user"] = slowmode or 0
+        guild.channels[thread_id] = thread
+        message["thread"] = copy.deepcopy(thread)
+        message["flags"] = int(message.get("flags") or 0) | 1 << 5  # HAS_THREAD
+        self._notify()
+        await self._dispatch("THREAD_CREATE", {**copy.deepcopy(thread), "newly_created": True})
+        return _json(copy.deepcopy(thread), 201)
 
     async def _reaction(self, req: _Request) -> web.Response:
         guild, channel = self._channel_or_404(req)

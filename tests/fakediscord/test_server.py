@@ -424,3 +424,19 @@ async def test_messages_log_records_every_kind(fake: FakeDiscord) -> None:
     assert kinds == ["followup", "edit"]
     assert all(m["channel_id"] == fake.guild(GUILD).channel_id for m in fake.messages[start:])
     assert fake.violations == []
+
+
+async def test_thread_from_a_message_takes_its_id_once(env: Env, fake: FakeDiscord) -> None:
+    """A thread started from a message has the message's id; a second one is refused."""
+    message = await fake.post_message("start here", guild_id=GUILD, author_id=USER)
+    channel = env.bot.get_partial_messageable(fake.guild(GUILD).channel_id, guild_id=GUILD)
+    thread = await channel.get_partial_message(int(message["id"])).create_thread(name="q")
+    assert thread.id == int(message["id"]) and thread.parent_id == channel.id
+    assert fake.guild(GUILD).channels[thread.id]["type"] == 11
+    assert ("THREAD_CREATE", str(thread.id)) in [(e, d.get("id")) for e, d in fake.dispatched]
+    sent = await thread.send("in the thread")
+    assert sent.channel.id == thread.id and fake.violations == []
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.get_partial_message(int(message["id"])).create_thread(name="again")
+    assert refused.value.code == 160004
+    assert len(fake.violations) == 1 and "already has a thread" in fake.violations[0]
