@@ -79,6 +79,14 @@ class AnswerCache:
         loop = asyncio.get_running_loop()
         entry.timer = loop.call_later(self.seconds, self._expire, entry.key)
 
+    def expire_buttons(self, entry: AnswerEntry, message: Any) -> None:
+        """After the timeout, the message's paging buttons go (its Delete stays)."""
+
+        async def expire() -> None:
+            await message.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
+
+        self.schedule(entry, expire)
+
     def _expire(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is None or entry.expire is None:

@@ -162,10 +162,7 @@ class AskCog(commands.Cog):
             wait=True,
         )
 
-        async def expire() -> None:
-            await message.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
-
-        self.bot.answers.schedule(entry, expire)
+        self.bot.answers.expire_buttons(entry, message)
 
     async def resume(self) -> None:
         """Answers the questions a previous process took and never answered."""
@@ -286,10 +283,7 @@ class AskCog(commands.Cog):
         )
         reply = await send(embed=embeds.answer_embed(answer, 0, per_page), view=answer_view(entry))
 
-        async def expire() -> None:
-            await reply.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
-
-        self.bot.answers.schedule(entry, expire)
+        self.bot.answers.expire_buttons(entry, reply)
 
     async def _thread(
         self, message: discord.Message | discord.PartialMessage, request: dict[str, Any]

@@ -102,10 +102,7 @@ class BriefCog(commands.Cog):
             wait=True,
         )
 
-        async def expire() -> None:
-            await message.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
-
-        self.bot.answers.schedule(entry, expire)
+        self.bot.answers.expire_buttons(entry, message)
 
     async def resume(self) -> None:
         """Posts the briefs a previous process deferred and never posted."""
