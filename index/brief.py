@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import store
-from index.search import _Folding, term_spans
+from index.search import Folding, term_spans
 from index.types import Hit, SourceInfo, Story
 
 DEFAULT_SINCE_DAYS = 7  # a brief without `since` covers the last week
@@ -113,7 +113,7 @@ class Latest:
 
     def __init__(self, k: int, threshold: float) -> None:
         self.k = k
-        self._folding = _Folding(threshold)
+        self._folding = Folding(threshold)
         self._stories: list[tuple[Lead, list[SourceInfo]]] = []
         self._owner: list[int] = []  # folding's kept text → story
 
@@ -161,7 +161,7 @@ def topic_stories(
     that only `also` carry a passage (its copy ranked first) join a story by their lead,
     or are left out: the passage they share is not their story.
     """
-    folding = _Folding(threshold)
+    folding = Folding(threshold)
     stories: list[tuple[Hit, list[SourceInfo]]] = []
     owner: dict[str, int] = {}  # source id → story
     kept: list[int] = []  # folding's kept text → story

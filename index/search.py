@@ -285,7 +285,7 @@ def rerank(
         scored.append((score, -(c.day.toordinal() if c.day else 0), c, span))
     scored.sort(key=lambda item: (-item[0], item[1], item[2].passage_id))
     kept: list[tuple[float, Candidate, tuple[int, int] | None, list[int]]] = []
-    folding = _Folding(settings.duplicate_threshold)
+    folding = Folding(settings.duplicate_threshold)
     for score, _, c, span in scored:
         full = len(kept) == k
         if full and folding.threshold >= 1:
@@ -327,7 +327,7 @@ SKETCH = 8  # smallest shingle hashes per text: two texts with Jaccard 0.7 share
 # of them with probability ≈ 1 − 0.3⁸ (a bottom-k sketch), and a miss only shows a copy twice
 
 
-class _Folding:
+class Folding:
     """Finds a kept text that a new one near-duplicates: sketches pick, exact Jaccard decides.
 
     Comparing every pair is quadratic in the results asked for (evaluations ask hundreds);

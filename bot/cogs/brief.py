@@ -58,7 +58,9 @@ class BriefCog(commands.Cog):
                 cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
             )
             return
-        await interaction.response.defer(thinking=True)  # Discord's 3 s deadline
+        config = await self.bot.guild_config.get(interaction.guild_id)  # cached; ≤ 1 s
+        private = bool(config.private)  # /settings: answers private by default
+        await interaction.response.defer(thinking=True, ephemeral=private)  # within 3 s
         request = {
             "application_id": interaction.application_id,
             "token": interaction.token,
@@ -68,6 +70,7 @@ class BriefCog(commands.Cog):
             "since": since.strip() if since and since.strip() else None,
             "source": source.strip() if source and source.strip() else None,
             "today": datetime.now(UTC).date().isoformat(),
+            "private": private,
         }
         # As for /ask: recorded while it runs, so a successor posts it if we die.
         async with self.bot.job(f"brief:{interaction.id}", BRIEF_JOB, request):
@@ -77,6 +80,7 @@ class BriefCog(commands.Cog):
         """Posts a deferred /brief through its follow-up webhook (live, or after a restart)."""
         today = date.fromisoformat(request["today"])
         since = request["since"]
+        private = bool(request.get("private"))
         try:
             brief = await self.bot.library.brief(
                 request["topic"],
@@ -86,22 +90,22 @@ class BriefCog(commands.Cog):
                 k=STORIES,
             )
         except BriefbotError as exc:
-            await _private(followup, False, embeds.escape(embeds.cut(str(exc), 300)))
+            await _private(followup, private, embeds.escape(embeds.cut(str(exc), 300)))
             return
         if not brief.stories:
-            await _private(followup, False, embeds.brief_no_match_text(brief))
+            await _private(followup, private, embeds.brief_no_match_text(brief))
             return
         answer = as_answer(brief)
         entry = self.bot.answers.add(
-            answer, asker=int(request["asker"]), per_page=len(answer.hits), private=False
+            answer, asker=int(request["asker"]), per_page=len(answer.hits), private=private
         )
         message = await followup.send(
             embed=embeds.brief_embed(brief),
             view=answer_view(entry),
+            ephemeral=private,
             allowed_mentions=NONE,
             wait=True,
         )
-
         self.bot.answers.expire_buttons(entry, message)
 
     async def resume(self) -> None:

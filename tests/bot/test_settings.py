@@ -242,7 +242,7 @@ async def test_reply_thread_in_a_thread_answers_in_place(world: World) -> None:
 
 async def test_ask_uses_the_guilds_results_and_private_by_default(world: World) -> None:
     """results=1, private=true: /ask answers privately with one passage per page, unless
-    the asker says otherwise."""
+    the asker says otherwise; /brief is private too."""
     await world.settings(GUILD_C, results=1, private=True)
     it = await world.fake.slash(
         "ask", {"question": MIAMI}, guild_id=GUILD_C, user_id=world.user(GUILD_C)
@@ -258,6 +258,11 @@ async def test_ask_uses_the_guilds_results_and_private_by_default(world: World) 
     )
     message = await it.wait_message(timeout=20)
     assert not it.ephemeral and "**2.** " in message["embeds"][0]["description"]
+    brief = await world.fake.slash(
+        "brief", {"since": "2020-01-01"}, guild_id=GUILD_C, user_id=world.user(GUILD_C)
+    )
+    await brief.wait_message(timeout=20)
+    assert brief.ephemeral  # a brief is an answer too: private by this server's default
 
 
 async def test_the_manager_role_manages_sources_instead_of_the_configured_one(
