@@ -28,8 +28,8 @@ from bot import logs
 from bot.cogs.settings import GuildSettingsCache, role_text
 from bot.config import DISCORD_API, Config, ConfigError, DiscordSettings
 from bot.metrics import CountedCooldowns, MeteredLibrary, Metrics, MetricsServer, gauges
-from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache
-from index import Job, Library
+from bot.views import DYNAMIC_ITEMS, NONE, AnswerCache, answer_view
+from index import Answer, Job, Library
 from index.errors import BriefbotError
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,36 @@ class Briefbot(commands.AutoShardedBot):
             log.warning("could not finish %s after a restart: %s", job.key, exc)
             return
         log.info("answered %s after a restart (%.0f s late)", job.key, age)
+
+    async def resume_deferred(
+        self, kind: str, respond: Callable[[discord.Webhook, dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        """Finishes every deferred interaction of `kind` a previous process owed:
+        `respond(followup, request)` as the live command would have."""
+        for job in await self.library.jobs(kind):
+            if await self.claim(job):
+                await self.finish(job, lambda job: respond(self.followup(job.payload), job.payload))
+
+    async def post_answer(
+        self,
+        followup: discord.Webhook,
+        answer: Answer,
+        embed: discord.Embed,
+        *,
+        asker: int,
+        per_page: int,
+        private: bool,
+    ) -> None:
+        """The deferred reply: an answer embed with its buttons, which expire later."""
+        entry = self.answers.add(answer, asker=asker, per_page=per_page, private=private)
+        message = await followup.send(
+            embed=embed,
+            view=answer_view(entry),
+            ephemeral=private,
+            allowed_mentions=NONE,
+            wait=True,
+        )
+        self.answers.expire_buttons(entry, message)
 
     async def release(self, job: Job) -> None:
         """A claimed job we could not finish because we are stopping: it goes back."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,8 +51,7 @@ def day_of(source: SourceInfo) -> date:
 
 
 def _added(source: SourceInfo) -> float:
-    moment = source.added_at
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return store.aware(source.added_at).timestamp()
 
 
 async def lead_passages(session: AsyncSession, source_ids: Iterable[str]) -> dict[str, Lead]:

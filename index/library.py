@@ -982,8 +982,7 @@ class Library:
         """Subscribes (or, with `check`, updates an existing subscription: one removed
         meanwhile stays removed) and stores the entries not seen before."""
         feed_id = source_id(guild, url)
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             row = await session.get(store.FeedRow, feed_id)
             if row is None and check:
                 log.info("feed %s was removed while it was checked", feed_id)
@@ -1065,8 +1064,7 @@ class Library:
             return
         outcome = IngestReport()
         try:
-            async with self.sessions() as session, session.begin():
-                await store.begin_write(session)
+            async with store.writing(self.sessions) as session:
                 await self._write_chunk(session, items, guild, feed_id, etags, outcome, added_by)
         except SQLAlchemyError as exc:
             if len(items) > 1:
@@ -1232,15 +1230,13 @@ class Library:
             payload=json.dumps(payload),
             created_at=created_at or store.utcnow(),
         )
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             await session.merge(row)
 
     async def end_job(self, key: str) -> bool:
         """Marks the work done; False if it was not (or no longer) recorded. A restarted
         process calls this before redoing a job: only the caller that gets True does it."""
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             result = await session.execute(
                 delete(store.PendingRow).where(store.PendingRow.key == key)
             )
@@ -1254,7 +1250,9 @@ class Library:
                 .where(store.PendingRow.kind == kind)
                 .order_by(store.PendingRow.created_at)
             )
-            return [Job(r.key, r.kind, json.loads(r.payload), _aware(r.created_at)) for r in rows]
+            return [
+                Job(r.key, r.kind, json.loads(r.payload), store.aware(r.created_at)) for r in rows
+            ]
 
     async def backup(self, target: Path) -> tuple[int, int]:
         """A consistent copy of the (live) SQLite database; (sources, passages) it holds."""
@@ -1279,8 +1277,7 @@ class Library:
 
         With a guild, only that guild's own sources can be removed.
         """
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             row = await session.get(store.SourceRow, source_or_feed_id)
             if row is not None and (guild is None or row.guild == guild):
                 await store.delete_source(session, row.id)
@@ -1383,8 +1380,7 @@ class Library:
 
     async def _claim(self, feed: store.FeedRow, now: datetime) -> bool:
         """This process checks the feed now; False if another one took it first."""
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             return await store.claim_feed(session, feed.id, feed.last_checked, now)
 
     def _wait(self, feed: store.FeedRow | FeedInfo) -> float:
@@ -1397,11 +1393,10 @@ class Library:
     def _next_check(self, feed: store.FeedRow | FeedInfo) -> datetime | None:
         if feed.last_checked is None:
             return None  # never checked: due now
-        return _aware(feed.last_checked) + timedelta(seconds=self._wait(feed))
+        return store.aware(feed.last_checked) + timedelta(seconds=self._wait(feed))
 
     async def _feed_checked(self, feed_id: str, error: str | None, now: datetime) -> None:
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             row = await session.get(store.FeedRow, feed_id)
             if row is None:  # removed meanwhile
                 return
@@ -1459,8 +1454,7 @@ class Library:
         """A feed's own interval between checks (None: back to [feeds] interval)."""
         if seconds is not None and seconds < 1:
             raise BriefbotError(f"an interval must be at least 1 s, not {seconds:g}")
-        async with self.sessions() as session, session.begin():
-            await store.begin_write(session)
+        async with store.writing(self.sessions) as session:
             row = await session.get(store.FeedRow, feed_id)
             if row is None or (guild is not None and row.guild != guild):
                 raise SourceNotFound(f"no feed with id {feed_id!r}")
@@ -1591,8 +1585,7 @@ class Library:
         # PostgreSQL (SQLite's BEGIN IMMEDIATE serialises them); the loser updates it.
         for attempt in range(2):
             try:
-                async with self.sessions() as session, session.begin():
-                    await store.begin_write(session)
+                async with store.writing(self.sessions) as session:
                     row = await session.get(store.GuildSettingsRow, guild)
                     if row is None:
                         row = store.GuildSettingsRow(guild=guild)
@@ -1667,7 +1660,7 @@ def _guild_settings(guild: str, row: store.GuildSettingsRow | None) -> GuildSett
         results=row.results,
         private=bool(row.private),
         manager_role=row.manager_role,
-        updated_at=_aware(row.updated_at),
+        updated_at=store.aware(row.updated_at),
         updated_by=row.updated_by,
     )
 
@@ -1751,11 +1744,6 @@ MAX_PHRASE_CANDIDATES = 2000  # passages fetched to check a quoted phrase word b
 # Hits whose matching words are marked: more than any reader pages through, fewer than
 # the hundreds an evaluation asks for (marking costs a tokenisation per passage).
 HIGHLIGHTED = 50
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _meta(item: store.IndexedSource) -> SourceMeta:

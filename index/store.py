@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -243,6 +244,15 @@ async def begin_write(session: AsyncSession) -> None:
     await session.connection(execution_options={WRITE_OPTION: True})
 
 
+@asynccontextmanager
+async def writing(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session in a write transaction that holds the write lock from its start
+    (`begin_write`); committed when the block ends, rolled back if it raises."""
+    async with sessions() as session, session.begin():
+        await begin_write(session)
+        yield session
+
+
 def _is_memory(engine: AsyncEngine) -> bool:
     database = engine.url.database or ""
     return database in ("", ":memory:") or "mode=memory" in str(engine.url)
@@ -335,11 +345,9 @@ def source_info(row: SourceRow) -> SourceInfo:
     )
 
 
-def aware(moment: datetime | None) -> datetime | None:
+def aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; every one we store is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def feed_info(row: FeedRow) -> FeedInfo:
@@ -348,11 +356,11 @@ def feed_info(row: FeedRow) -> FeedInfo:
         url=row.url,
         title=row.title,
         guild=row.guild,
-        added_at=aware(row.added_at) or row.added_at,
-        last_checked=aware(row.last_checked),
+        added_at=aware(row.added_at),
+        last_checked=row.last_checked and aware(row.last_checked),
         last_error=row.last_error,
         added_by=row.added_by,
-        last_success=aware(row.last_success),
+        last_success=row.last_success and aware(row.last_success),
         failures=row.failures or 0,
         interval=row.interval,
     )

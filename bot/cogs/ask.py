@@ -151,26 +151,18 @@ class AskCog(commands.Cog):
         if not answer.hits:
             await _private(followup, private, embeds.no_match_text(answer))
             return
-        entry = self.bot.answers.add(
-            answer, asker=int(request["asker"]), per_page=per_page, private=private
+        await self.bot.post_answer(
+            followup,
+            answer,
+            embeds.answer_embed(answer, 0, per_page),
+            asker=int(request["asker"]),
+            per_page=per_page,
+            private=private,
         )
-        message = await followup.send(
-            embed=embeds.answer_embed(answer, 0, per_page),
-            view=answer_view(entry),
-            ephemeral=private,
-            allowed_mentions=NONE,
-            wait=True,
-        )
-
-        self.bot.answers.expire_buttons(entry, message)
 
     async def resume(self) -> None:
         """Answers the questions a previous process took and never answered."""
-        for job in await self.bot.library.jobs(ANSWER_JOB):
-            if await self.bot.claim(job):
-                await self.bot.finish(
-                    job, lambda job: self._respond(self.bot.followup(job.payload), job.payload)
-                )
+        await self.bot.resume_deferred(ANSWER_JOB, self._respond)
         for job in await self.bot.library.jobs(MENTION_JOB):
             if await self.bot.claim(job):
                 await self.bot.finish(job, self._resume_mention, deferred=False)

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot import embeds
 from bot.cogs.ask import AskCog, _guild, _private, cooldown_text
-from bot.views import NONE, answer_view
+from bot.views import NONE
 from index.brief import default_since
 from index.dates import parse_day
 from index.errors import BriefbotError
@@ -96,25 +96,18 @@ class BriefCog(commands.Cog):
             await _private(followup, private, embeds.brief_no_match_text(brief))
             return
         answer = as_answer(brief)
-        entry = self.bot.answers.add(
-            answer, asker=int(request["asker"]), per_page=len(answer.hits), private=private
+        await self.bot.post_answer(
+            followup,
+            answer,
+            embeds.brief_embed(brief),
+            asker=int(request["asker"]),
+            per_page=len(answer.hits),
+            private=private,
         )
-        message = await followup.send(
-            embed=embeds.brief_embed(brief),
-            view=answer_view(entry),
-            ephemeral=private,
-            allowed_mentions=NONE,
-            wait=True,
-        )
-        self.bot.answers.expire_buttons(entry, message)
 
     async def resume(self) -> None:
         """Posts the briefs a previous process deferred and never posted."""
-        for job in await self.bot.library.jobs(BRIEF_JOB):
-            if await self.bot.claim(job):
-                await self.bot.finish(
-                    job, lambda job: self._respond(self.bot.followup(job.payload), job.payload)
-                )
+        await self.bot.resume_deferred(BRIEF_JOB, self._respond)
 
     @brief.autocomplete("source")
     async def source_choices(
