@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -578,6 +578,63 @@ def settings_json(settings: GuildSettings, results: int, admin_role: str) -> dic
         "updated_at": settings.updated_at.isoformat() if settings.updated_at else None,
         "updated_by": settings.updated_by,
     }
+
+
+# --- stats and hidden items -----------------------------------------------------------
+
+
+@main.command("stats")
+@click.option("--guild", required=True, help="The Discord server id.")
+@click.option(
+    "--days", type=click.IntRange(1, 3650), default=30, show_default=True, help="How far back."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+@run_async
+async def stats_command(ctx: Context, guild: str, days: int, as_json: bool) -> int:
+    """A guild's questions, unanswered questions, top sources, votes and hidden items (/stats)."""
+    async with await open_library(ctx) as library:
+        stats = await library.stats(guild, since=datetime.now(UTC) - timedelta(days=days))
+    click.echo(json.dumps(render.stats_json(stats)) if as_json else render.stats_text(stats))
+    return 0
+
+
+def _hidden_target(item: str) -> tuple[str, str]:
+    kind, _, target = item.strip().partition(":")
+    if kind not in ("passage", "source") or not target:
+        raise click.BadParameter(f"{item!r}: give passage:ID or source:ID", param_hint="ITEM")
+    return kind, target
+
+
+@main.command()
+@click.argument("item")
+@click.option("--guild", required=True, help="The Discord server id.")
+@click.pass_obj
+@run_async
+async def hide(ctx: Context, item: str, guild: str) -> int:
+    """Hide ITEM (passage:ID or source:ID) from one guild's answers and briefs."""
+    kind, target = _hidden_target(item)
+    async with await open_library(ctx) as library:
+        hidden = await library.hide(kind, target, guild=guild, by="cli")
+    click.echo(f"hidden from guild {guild}:" + render.hidden_text(hidden)[1:])
+    return 0
+
+
+@main.command()
+@click.argument("item")
+@click.option("--guild", required=True, help="The Discord server id.")
+@click.pass_obj
+@run_async
+async def unhide(ctx: Context, item: str, guild: str) -> int:
+    """Show ITEM (passage:ID or source:ID) in one guild's answers again."""
+    kind, target = _hidden_target(item)
+    async with await open_library(ctx) as library:
+        shown = await library.unhide(kind, target, guild=guild)
+    if not shown:
+        fail(f"{kind} {target} is not hidden in guild {guild}")
+        return 1
+    click.echo(f"{kind} {target} shows in guild {guild}'s answers again")
+    return 0
 
 
 # --- eval ---------------------------------------------------------------------------

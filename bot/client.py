@@ -40,6 +40,7 @@ COGS = (
     "bot.cogs.sources",
     "bot.cogs.info",
     "bot.cogs.settings",
+    "bot.cogs.stats",
 )
 TOKEN_SECONDS = 14 * 60  # interaction tokens live 15 min: older ones cannot be answered
 # On SIGTERM, work in flight gets this long to finish before it is cancelled (a write
@@ -276,6 +277,17 @@ class Briefbot(commands.AutoShardedBot):
             if await self.claim(job):
                 await self.finish(job, lambda job: respond(self.followup(job.payload), job.payload))
 
+    def log_answer(
+        self, answer: Answer, guild_id: int | None, per_page: int, via: str | None
+    ) -> str | None:
+        """Logs a server's answer (/stats; its 👍 / 👎 name it); None when not logged: in
+        DMs, or for a `via` of None (a brief without a topic asks no question)."""
+        if guild_id is None or via is None:
+            return None
+        return self.library.record_question(
+            answer.question, answer.hits, guild=str(guild_id), per_page=per_page, via=via
+        )
+
     async def post_answer(
         self,
         followup: discord.Webhook,
@@ -285,9 +297,15 @@ class Briefbot(commands.AutoShardedBot):
         asker: int,
         per_page: int,
         private: bool,
+        guild_id: int | None = None,
+        via: str | None = None,
     ) -> None:
-        """The deferred reply: an answer embed with its buttons, which expire later."""
-        entry = self.answers.add(answer, asker=asker, per_page=per_page, private=private)
+        """The deferred reply: an answer embed with its buttons, which expire later (but
+        for 👍 / 👎 and Delete)."""
+        logged = self.log_answer(answer, guild_id, per_page, via)
+        entry = self.answers.add(
+            answer, asker=asker, per_page=per_page, private=private, logged=logged
+        )
         message = await followup.send(
             embed=embed,
             view=answer_view(entry),
@@ -399,19 +417,19 @@ class Briefbot(commands.AutoShardedBot):
                     await task
         await super().close()
 
-    async def check_admin(self, interaction: discord.Interaction) -> bool:
+    async def check_admin(
+        self, interaction: discord.Interaction, *, action: str = "manage sources"
+    ) -> bool:
         """Manage Server or the configured role, checked here: a guild's admins can change
         the default permissions Discord applies, so those alone prove nothing."""
         if interaction.guild is None:
-            await self.reply_error(interaction, "Source commands work in a server, not in DMs.")
+            await self.reply_error(interaction, "Admin commands work in a server, not in DMs.")
             return False
         manager_role = await self.manager_role(interaction.guild_id)
         if is_admin(interaction, manager_role):
             return True
         role = f" or the {role_text(manager_role)} role" if manager_role else ""
-        await self.reply_error(
-            interaction, f"Only members with Manage Server{role} can manage sources."
-        )
+        await self.reply_error(interaction, f"Only members with Manage Server{role} can {action}.")
         log.info(
             "refused %s to user %s in guild %s",
             interaction.command.qualified_name if interaction.command else "button",
@@ -419,6 +437,12 @@ class Briefbot(commands.AutoShardedBot):
             interaction.guild_id,
         )
         return False
+
+    async def is_manager(self, interaction: discord.Interaction) -> bool:
+        """`check_admin` without the refusal: whether to offer manager-only buttons."""
+        if interaction.guild is None:
+            return False
+        return is_admin(interaction, await self.manager_role(interaction.guild_id))
 
     async def manager_role(self, guild_id: int | None) -> str:
         """The role that may manage sources besides Manage Server: the guild's own

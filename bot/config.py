@@ -16,6 +16,7 @@ from typing import Any
 from index.errors import BriefbotError
 from index.settings import (
     ExtractSettings,
+    FeedbackSettings,
     FeedSettings,
     FetchSettings,
     IndexSettings,
@@ -154,6 +155,7 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
         "passages": PassageSettings,
         "search": SearchSettings,
         "index": IndexSettings,
+        "feedback": FeedbackSettings,
         "discord": DiscordSettings,
         "logging": LoggingSettings,
         "metrics": MetricsSettings,
@@ -186,6 +188,10 @@ def load_config(config_path: str | None = None, database_url: str | None = None)
     feeds: FeedSettings = parsed["feeds"]
     if feeds.interval < 1 or feeds.max_backoff < feeds.interval:
         raise ConfigError(f"{origin}: [feeds] needs interval >= 1 and max_backoff >= interval")
+    if parsed["feedback"].keep_days <= 0:
+        raise ConfigError(f"{origin}: [feedback] keep_days must be more than 0")
+    if not 0 <= parsed["search"].feedback_weight < 1:
+        raise ConfigError(f"{origin}: [search] feedback_weight must be at least 0 and below 1")
     passages: PassageSettings = parsed["passages"]
     if not 1 <= passages.min_words <= passages.max_words:
         raise ConfigError(f"{origin}: [passages] needs 1 <= min_words <= max_words")

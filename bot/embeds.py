@@ -15,7 +15,17 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from index.types import Answer, Brief, FeedInfo, Hit, IngestReport, SourceInfo
+from index.types import (
+    Answer,
+    Brief,
+    FeedInfo,
+    HiddenItem,
+    Hit,
+    IngestReport,
+    SourceInfo,
+    SourceStats,
+    Stats,
+)
 
 BLUE = discord.Colour(0x2B6CB0)
 GREY = discord.Colour(0x718096)
@@ -411,6 +421,11 @@ def no_match_text(answer: Answer) -> str:
             f"No article here falls within your filters ({FILTERS}). Widen the dates, pick "
             "another source or leave the filters out to search everything."
         )
+    if answer.searched == 0 and answer.hidden:
+        return (
+            "Nothing is left to search here: this server's admins hid every passage it "
+            "sees. `/stats` lists what is hidden and `/source unhide` shows it again."
+        )
     if answer.searched == 0:
         return (
             "There are no sources to search here yet. An admin can add articles or feeds "
@@ -613,9 +628,15 @@ HELP = (
         "or fetch URLs and feeds again (unchanged articles cost nothing).",
     ),
     (
-        "/settings",
+        "👍 / 👎 on an answer",
+        "Say whether a passage answered the question: votes nudge this server's answers "
+        "to like questions. A manager's 👎 can hide the passage or its source here.",
+    ),
+    (
+        "/settings · /stats · /source unhide",
         "Manage Server: where mentions are answered, inline or in a thread, default "
-        "results and privacy of /ask, and the role that may manage sources.",
+        "results and privacy of /ask, and the role that may manage sources. Admins: "
+        "questions asked, unanswered ones, top sources and votes; show hidden items again.",
     ),
     ("/about", "Version and how much this server can search."),
 )
@@ -655,3 +676,85 @@ def about_embed(
 
 def error_embed(message: str) -> discord.Embed:
     return fit(discord.Embed(description=cut(message, Limits.DESCRIPTION), colour=RED))
+
+
+# --- feedback and /stats ---------------------------------------------------------------
+
+
+def source_label(source: SourceInfo) -> str:
+    """`Publisher: Title`, plain text (select options and buttons show no markdown)."""
+    title = " ".join((source.title or _display_ref(source)).split())
+    return f"{source.publisher}: {title}" if source.publisher else title
+
+
+def hidden_label(item: HiddenItem) -> str:
+    """Plain text for a hidden item: `passage of Publisher: Title: “text…”` or `source …`."""
+    if item.kind == "source":
+        return f"source {source_label(item.source)}"
+    text = f": “{cut(' '.join(item.text.split()), 60)}”" if item.text else " (no longer stored)"
+    return f"passage of {source_label(item.source)}{text}"
+
+
+def hidden_line(item: HiddenItem) -> str:
+    return escape(cut(hidden_label(item), 300))
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "0%"
+
+
+WAYS = {"ask": "/ask", "mention": "mentions", "brief": "/brief"}
+
+
+def _source_stats_line(rank: int, row: SourceStats, *, votes_first: bool = False) -> str:
+    name = escape(cut(source_label(row.source), 90))
+    cited = f"{row.answers} answer{'s' if row.answers != 1 else ''}, first in {row.first}"
+    votes = f"👍 {row.up} · 👎 {row.down}"
+    parts = (votes, cited) if votes_first else (cited, votes)
+    return f"{rank}. {name} `{row.source.id}`: " + " · ".join(parts)
+
+
+def stats_embed(stats: Stats, days: int) -> discord.Embed:
+    """`/stats`: what a server asked and how its answers fared, for its admins."""
+    embed = discord.Embed(title=f"briefbot in this server: the last {days} days", colour=GREY)
+    ways = ", ".join(f"{WAYS.get(way, way)} {n:,}" for way, n in sorted(stats.by_way.items()) if n)
+    embed.add_field(
+        name="Questions",
+        value=(
+            f"{stats.questions:,} asked" + (f" ({ways})" if ways else "") + f" · "
+            f"{stats.unanswered:,} with no result ({_percent(stats.unanswered, stats.questions)})"
+        ),
+        inline=False,
+    )
+    if stats.recent_unanswered:
+        lines = [f"• {escape(cut(' '.join(q.split()), 150))}" for q in stats.recent_unanswered]
+        embed.add_field(
+            name="Lately with no result",
+            value=_fit_lines(lines, Limits.FIELD_VALUE),
+            inline=False,
+        )
+    top = [_source_stats_line(i, row) for i, row in enumerate(stats.top_sources, start=1)]
+    embed.add_field(
+        name="Top sources (cited on an answer's first page)",
+        value=_fit_lines(top, Limits.FIELD_VALUE) if top else "None yet.",
+        inline=False,
+    )
+    voted = [
+        _source_stats_line(i, row, votes_first=True)
+        for i, row in enumerate(stats.feedback, start=1)
+    ]
+    embed.add_field(
+        name=f"Feedback: 👍 {stats.up:,} · 👎 {stats.down:,}",
+        value=_fit_lines(voted, Limits.FIELD_VALUE) if voted else "No votes yet.",
+        inline=False,
+    )
+    hidden = [f"• {hidden_line(item)}" for item in stats.hidden]
+    embed.add_field(
+        name=f"Hidden from this server ({len(stats.hidden)})",
+        value=(_fit_lines(hidden, Limits.FIELD_VALUE - 40) + "\nShow one again: `/source unhide`.")
+        if hidden
+        else "Nothing.",
+        inline=False,
+    )
+    embed.set_footer(text=f"Since {stats.since:%Y-%m-%d %H:%M} UTC")
+    return fit(embed)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from index.types import Answer, Brief, Extracted, FeedInfo, Hit, SourceInfo
+from index.types import (
+    Answer,
+    Brief,
+    Extracted,
+    FeedInfo,
+    HiddenItem,
+    Hit,
+    SourceInfo,
+    SourceStats,
+    Stats,
+)
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 UNDERLINE, NO_UNDERLINE = "\x1b[4m", "\x1b[24m"
@@ -249,4 +259,80 @@ def sources_text(sources: list[SourceInfo]) -> str:
         scope = f"guild {s.guild}" if s.guild else "global"
         when = s.published.isoformat() if s.published else "—"
         lines.append(f"{s.id}  {s.passages:>4} passages  {when}  {scope}  {citation(s)}")
+    return "\n".join(lines)
+
+
+# --- feedback and stats -------------------------------------------------------------
+
+
+def hidden_json(item: HiddenItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "target": item.target,
+        "source": source_json(item.source),
+        "text": item.text,
+        "by": item.by,
+        "at": iso(item.at),
+    }
+
+
+def _source_stats_json(row: SourceStats) -> dict[str, Any]:
+    return {
+        "source": source_json(row.source),
+        "answers": row.answers,
+        "first": row.first,
+        "up": row.up,
+        "down": row.down,
+    }
+
+
+def stats_json(stats: Stats) -> dict[str, Any]:
+    """`briefbot stats --json`: what `/stats` shows, as data."""
+    return {
+        "guild": stats.guild,
+        "since": iso(stats.since),
+        "questions": stats.questions,
+        "unanswered": stats.unanswered,
+        "by_way": dict(sorted(stats.by_way.items())),
+        "recent_unanswered": list(stats.recent_unanswered),
+        "top_sources": [_source_stats_json(row) for row in stats.top_sources],
+        "feedback": {
+            "up": stats.up,
+            "down": stats.down,
+            "sources": [_source_stats_json(row) for row in stats.feedback],
+        },
+        "hidden": [hidden_json(item) for item in stats.hidden],
+    }
+
+
+def _stats_row(row: SourceStats) -> str:
+    return (
+        f"  {row.source.id}  {citation(row.source)}\n"
+        f"      {row.answers} answers, first in {row.first}; +{row.up} / -{row.down}"
+    )
+
+
+def hidden_text(item: HiddenItem) -> str:
+    what = f"passage {item.target}" if item.kind == "passage" else f"source {item.target}"
+    text = ""
+    if item.kind == "passage":
+        text = f": {' '.join(item.text.split())[:80]}" if item.text else " (no longer stored)"
+    return f"  {what} of {citation(item.source)}{text}"
+
+
+def stats_text(stats: Stats) -> str:
+    share = f"{100 * stats.unanswered / stats.questions:.0f}%" if stats.questions else "0%"
+    ways = ", ".join(f"{way} {n}" for way, n in sorted(stats.by_way.items()))
+    lines = [
+        f"guild {stats.guild} since {iso(stats.since)}",
+        f"questions: {stats.questions}" + (f" ({ways})" if ways else ""),
+        f"with no result: {stats.unanswered} ({share})",
+    ]
+    lines += [f"  {question}" for question in stats.recent_unanswered]
+    lines.append("top sources (cited on an answer's first page):")
+    lines += [_stats_row(row) for row in stats.top_sources] or ["  none yet"]
+    lines.append(f"feedback: +{stats.up} / -{stats.down}")
+    lines += [_stats_row(row) for row in stats.feedback]
+    lines.append(f"hidden: {len(stats.hidden)}")
+    lines += [hidden_text(item) for item in stats.hidden]
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 discord.py dispatches a click to a dynamic item by matching its `custom_id` against a
 template, so buttons keep working after a restart. Answers themselves are kept in
 memory for `button_seconds`: paging an answer after that (or after a restart) removes
-the buttons and says so, rather than failing with "This interaction failed".
+the buttons and says so, rather than failing with "This interaction failed". 👍 / 👎
+and Delete stay: their state is the custom_id and the database (the questions log).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import re
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 
 from bot import embeds
-from index.types import Answer
+from index.errors import BriefbotError
+from index.feedback import DOWN, UP
+from index.types import Answer, Asked, AskedHit, HiddenItem, Vote
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -46,6 +49,7 @@ class AnswerEntry:
     page: int = 0
     expire: Callable[[], Awaitable[Any]] | None = None
     timer: asyncio.TimerHandle | None = None
+    logged: str | None = None  # its id in the questions log: the 👍 / 👎 buttons name it
 
 
 class AnswerCache:
@@ -57,9 +61,17 @@ class AnswerCache:
         self._entries: OrderedDict[str, AnswerEntry] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, answer: Answer, *, asker: int, per_page: int, private: bool) -> AnswerEntry:
+    def add(
+        self,
+        answer: Answer,
+        *,
+        asker: int,
+        per_page: int,
+        private: bool,
+        logged: str | None = None,
+    ) -> AnswerEntry:
         key = secrets.token_hex(5)
-        entry = AnswerEntry(key, answer, asker, per_page, private)
+        entry = AnswerEntry(key, answer, asker, per_page, private, logged=logged)
         self._entries[key] = entry
         while len(self._entries) > self.capacity:
             _, old = self._entries.popitem(last=False)
@@ -80,7 +92,7 @@ class AnswerCache:
         entry.timer = loop.call_later(self.seconds, self._expire, entry.key)
 
     def expire_buttons(self, entry: AnswerEntry, message: Any) -> None:
-        """After the timeout, the message's paging buttons go (its Delete stays)."""
+        """After the timeout, the message's paging buttons go (👍 / 👎 and Delete stay)."""
 
         async def expire() -> None:
             await message.edit(view=answer_view(entry, expired=True), allowed_mentions=NONE)
@@ -209,7 +221,8 @@ def stopped(*items: discord.ui.Item[Any]) -> discord.ui.View:
 
 
 def answer_view(entry: AnswerEntry, *, expired: bool = False) -> discord.ui.View:
-    """◀ ▶ (when there is more than one page) and Sources; Delete on public answers."""
+    """◀ ▶ (when there is more than one page) and Sources; Delete on public answers;
+    then 👍 / 👎 on the page shown, when the answer is in the questions log."""
     items: list[discord.ui.Item[Any]] = []
     total = embeds.pages(entry.answer, entry.per_page)
     if not expired:
@@ -220,7 +233,14 @@ def answer_view(entry: AnswerEntry, *, expired: bool = False) -> discord.ui.View
         items.append(SourcesButton(entry.key))
     if not entry.private:
         items.append(DeleteButton(entry.asker))
+    if entry.logged is not None:
+        items += vote_buttons(entry.logged, entry.page)
     return stopped(*items)
+
+
+def vote_buttons(logged: str, page: int) -> list[discord.ui.Item[Any]]:
+    """👍 / 👎 for the passages one page of a logged answer shows, on a row of their own."""
+    return [VoteButton(logged, page, UP), VoteButton(logged, page, DOWN)]
 
 
 def _button(
@@ -229,8 +249,11 @@ def _button(
     style: discord.ButtonStyle = discord.ButtonStyle.secondary,
     *,
     disabled: bool = False,
+    row: int | None = None,
 ) -> discord.ui.Button[Any]:
-    return discord.ui.Button(label=label, style=style, custom_id=custom_id, disabled=disabled)
+    return discord.ui.Button(
+        label=label, style=style, custom_id=custom_id, disabled=disabled, row=row
+    )
 
 
 class _FromMatch:
@@ -259,11 +282,11 @@ def _bot(interaction: discord.Interaction) -> Briefbot:
 
 
 async def _expired(interaction: discord.Interaction) -> None:
-    """Strip the stale buttons (keeping Delete, if the message had it) and tell the
-    clicker once, privately."""
-    asker = _asker(interaction)
-    view = stopped(DeleteButton(asker)) if asker is not None else stopped()
-    await interaction.response.edit_message(view=view, allowed_mentions=NONE)
+    """Strip the stale buttons (keeping Delete and 👍 / 👎, if the message had them) and
+    tell the clicker once, privately."""
+    await interaction.response.edit_message(
+        view=stopped(*_lasting(interaction)), allowed_mentions=NONE
+    )
     await interaction.followup.send(
         "These buttons have expired. Ask again with `/ask` for fresh results.",
         ephemeral=True,
@@ -330,9 +353,11 @@ class SourcesButton(
         )
 
 
-class DeleteButton(
-    _FromMatch, discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:del:(?P<asker>\d+)"
-):
+DELETE_ID = r"bb:del:(?P<asker>\d+)"
+VOTE_ID = r"bb:fb:(?P<logged>[0-9a-f]{12}):(?P<page>\d+):(?P<vote>[ud])"
+
+
+class DeleteButton(_FromMatch, discord.ui.DynamicItem[discord.ui.Button[Any]], template=DELETE_ID):
     """Lets the asker (or a moderator) delete a public answer, even after a restart."""
 
     def __init__(self, asker: int) -> None:
@@ -393,17 +418,239 @@ async def source_list_message(
     return embed, stopped(*items)
 
 
-def _asker(interaction: discord.Interaction) -> int | None:
-    """The asker recorded in the message's Delete button, if it has one."""
+def _lasting(interaction: discord.Interaction) -> list[discord.ui.Item[Any]]:
+    """The message's buttons that outlive the answer cache: Delete and 👍 / 👎."""
     message = interaction.message
-    if message is None:
-        return None
-    for row in message.components:
+    items: list[discord.ui.Item[Any]] = []
+    for row in message.components if message is not None else ():
         for child in getattr(row, "children", ()):
-            match = re.fullmatch(r"bb:del:(\d+)", getattr(child, "custom_id", None) or "")
-            if match:
-                return int(match[1])
-    return None
+            custom_id = getattr(child, "custom_id", None) or ""
+            if match := re.fullmatch(DELETE_ID, custom_id):
+                items.append(DeleteButton.parse(match))
+            elif match := re.fullmatch(VOTE_ID, custom_id):
+                items.append(VoteButton.parse(match))
+    return items
+
+
+# --- feedback -------------------------------------------------------------------------
+
+VOTE_WORDS = {UP: "helpful", DOWN: "not helpful"}
+VOTE_EMOJI = {UP: "👍", DOWN: "👎"}
+VOTE_CODE = {UP: "u", DOWN: "d"}
+NOT_LOGGED = "This answer is no longer on record, so it can't be rated; ask again to rate it."
+
+
+async def _thinking(interaction: discord.Interaction) -> None:
+    """Acknowledged at once: a vote or a hide writes to the database, and on SQLite a bulk
+    ingest can hold the write lock longer than Discord's 3 s."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+class VoteButton(_FromMatch, discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_ID):
+    """👍 / 👎 on one page of an answer, for whoever sees it. A page of one passage is
+    rated at once; of several, the clicker picks which, privately."""
+
+    def __init__(self, logged: str, page: int, value: int) -> None:
+        super().__init__(
+            _button(f"bb:fb:{logged}:{page}:{VOTE_CODE[value]}", VOTE_EMOJI[value], row=1)
+        )
+        self.logged, self.page, self.value = logged, page, value
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> VoteButton:
+        return cls(match["logged"], int(match["page"]), UP if match["vote"] == "u" else DOWN)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        if interaction.guild_id is None:
+            await _private(interaction, "Answers are rated in a server, not in DMs.")
+            return
+        await _thinking(interaction)
+        bot = _bot(interaction)
+        try:
+            asked = await bot.library.asked(self.logged, guild=str(interaction.guild_id))
+        except BriefbotError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True, allowed_mentions=NONE)
+            return
+        shown = asked.page(self.page) if asked is not None else ()
+        if asked is None or not shown:
+            text = NOT_LOGGED if asked is None else "These passages are no longer stored."
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+            return
+        if len(shown) == 1:
+            text, view = await record_vote(interaction, asked, shown[0].passage_id, self.value)
+            await interaction.followup.send(text, view=view, ephemeral=True, allowed_mentions=NONE)
+            return
+        await interaction.followup.send(
+            f"Which passage was {VOTE_WORDS[self.value]} {VOTE_EMOJI[self.value]}?",
+            view=stopped(VoteSelect(asked.id, self.value, shown)),
+            ephemeral=True,
+            allowed_mentions=NONE,
+        )
+
+
+class VoteSelect(
+    _FromMatch,
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"bb:fs:(?P<logged>[0-9a-f]{12}):(?P<vote>[ud])",
+):
+    """The private "which passage?" after 👍 / 👎 on a page of several passages."""
+
+    def __init__(self, logged: str, value: int, shown: Sequence[AskedHit] = ()) -> None:
+        options = [
+            discord.SelectOption(
+                label=embeds.cut(f"#{hit.rank} · {embeds.source_label(hit.source)}", 100),
+                value=str(hit.passage_id),
+                description=embeds.cut(" ".join(hit.text.split()), 100),
+            )
+            for hit in shown
+        ] or [discord.SelectOption(label="…", value="0")]  # rebuilt from a click: unused
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"bb:fs:{logged}:{VOTE_CODE[value]}",
+                placeholder="Pick the passage",
+                options=options,
+            )
+        )
+        self.logged, self.value = logged, value
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> VoteSelect:
+        return cls(match["logged"], UP if match["vote"] == "u" else DOWN)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await interaction.response.defer()  # the private message is edited with the result
+        bot = _bot(interaction)
+        values = (interaction.data or {}).get("values") or []
+        try:
+            asked = await bot.library.asked(self.logged, guild=str(interaction.guild_id))
+            if asked is None:
+                raise BriefbotError(NOT_LOGGED)
+            if not values or not str(values[0]).isdigit():
+                raise BriefbotError("Pick one of the passages.")
+            text, view = await record_vote(interaction, asked, int(values[0]), self.value)
+        except BriefbotError as exc:
+            text, view = str(exc), stopped()
+        await interaction.edit_original_response(content=text, view=view, allowed_mentions=NONE)
+
+
+async def record_vote(
+    interaction: discord.Interaction, asked: Asked, passage_id: int, value: int
+) -> tuple[str, discord.ui.View]:
+    """Stores the vote; the private reply, with Hide buttons for an admin's 👎."""
+    bot = _bot(interaction)
+    try:
+        vote = await bot.library.vote(
+            asked.id,
+            passage_id,
+            value,
+            guild=str(interaction.guild_id),
+            user=str(interaction.user.id),
+        )
+    except BriefbotError as exc:
+        return str(exc), stopped()
+    items: list[discord.ui.Item[Any]] = []
+    text = vote_text(vote, asked.question)
+    if value == DOWN and await bot.is_manager(interaction):
+        text += "\nAs a manager you can also hide it from this server's answers:"
+        items = [HideButton("passage", str(vote.passage_id)), HideButton("source", vote.source.id)]
+    return text, stopped(*items)
+
+
+def vote_text(vote: Vote, question: str) -> str:
+    what = f"#{vote.rank} ({embeds.escape(embeds.cut(embeds.source_label(vote.source), 80))})"
+    asked = f"“{embeds.escape(embeds.cut(question, 120))}”"
+    word, emoji = VOTE_WORDS[vote.value], VOTE_EMOJI[vote.value]
+    if vote.previous == vote.value:
+        return f"You had already marked {what} {word} {emoji} for {asked}."
+    if vote.previous:
+        return f"Changed: {what} is now marked {word} {emoji} for {asked}."
+    return (
+        f"Thanks: {what} marked {word} {emoji} for {asked}. "
+        "Votes nudge this server's answers to questions like it."
+    )
+
+
+HIDE_CODE = {"passage": "p", "source": "s"}
+HIDE_KIND = {code: kind for kind, code in HIDE_CODE.items()}
+
+
+class HideButton(
+    _FromMatch,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:hide:(?P<kind>[ps]):(?P<target>[0-9a-z]+)",
+):
+    """Hide this passage / its source from the server's answers (managers only)."""
+
+    def __init__(self, kind: str, target: str) -> None:
+        label = "Hide this passage" if kind == "passage" else "Hide its source"
+        super().__init__(
+            _button(f"bb:hide:{HIDE_CODE[kind]}:{target}", label, discord.ButtonStyle.danger)
+        )
+        self.kind, self.target = kind, target
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> HideButton:
+        return cls(HIDE_KIND[match["kind"]], match["target"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        bot = _bot(interaction)
+        if not await bot.check_admin(interaction):  # checked here, not by who saw the button
+            return
+        await interaction.response.defer()
+        try:
+            item = await bot.library.hide(
+                self.kind,
+                self.target,
+                guild=str(interaction.guild_id),
+                by=str(interaction.user.id),
+            )
+        except BriefbotError as exc:
+            await interaction.edit_original_response(
+                content=str(exc), view=stopped(), allowed_mentions=NONE
+            )
+            return
+        await interaction.edit_original_response(
+            content=f"Hidden from this server's answers and briefs: {embeds.hidden_line(item)}.",
+            view=stopped(UnhideButton(self.kind, self.target)),
+            allowed_mentions=NONE,
+        )
+
+
+class UnhideButton(
+    _FromMatch,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:unhide:(?P<kind>[ps]):(?P<target>[0-9a-z]+)",
+):
+    """Undo a hide (managers only); `/source unhide` does the same later."""
+
+    def __init__(self, kind: str, target: str) -> None:
+        super().__init__(_button(f"bb:unhide:{HIDE_CODE[kind]}:{target}", "Undo"))
+        self.kind, self.target = kind, target
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> UnhideButton:
+        return cls(HIDE_KIND[match["kind"]], match["target"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        bot = _bot(interaction)
+        if not await bot.check_admin(interaction):
+            return
+        await interaction.response.defer()
+        try:
+            shown = await bot.library.unhide(
+                self.kind, self.target, guild=str(interaction.guild_id)
+            )
+            text = "Shown again in this server's answers." if shown else "It was not hidden."
+        except BriefbotError as exc:
+            text = str(exc)
+        await interaction.edit_original_response(
+            content=text, view=stopped(), allowed_mentions=NONE
+        )
+
+
+def hidden_choice(item: HiddenItem) -> tuple[str, str]:
+    """(label, value) of a hidden item for `/source unhide`'s autocomplete."""
+    return embeds.cut(embeds.hidden_label(item), 100), f"{item.kind}:{item.target}"
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
@@ -411,4 +658,8 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     SourcesButton,
     DeleteButton,
     SourceListPage,
+    VoteButton,
+    VoteSelect,
+    HideButton,
+    UnhideButton,
 )

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from index import brief as briefing
 from index import dedup, extract, store
+from index import feedback as votes
 from index.bm25 import IndexFileError, PassageIndex, SourceItem
 from index.errors import (
     BriefbotError,
@@ -57,6 +59,7 @@ from index.settings import ExtractSettings, PassageSettings, Settings
 from index.tokenize import article_terms, fold, name_key, tokenize
 from index.types import (
     Answer,
+    Asked,
     Brief,
     Correction,
     Document,
@@ -66,10 +69,13 @@ from index.types import (
     FeedInfo,
     Fetched,
     GuildSettings,
+    HiddenItem,
     Hit,
     IngestReport,
     Job,
     SourceInfo,
+    Stats,
+    Vote,
 )
 from index.worker import Workers
 
@@ -85,6 +91,11 @@ APPLY_CHUNK = 128  # sources read and indexed per step when following the databa
 INDEX_NAMES = ("passages", "articles", "titles")  # saved indexes, one folder each
 CHANGES_CHANNEL = "briefbot_changes"  # PostgreSQL NOTIFY channel (migration 0003)
 POSTGRES_FALLBACK_POLL = 30.0  # seconds: a check even without notifications
+LOG_DELAY = 1.0  # seconds questions gather before the log writes them in one transaction
+PRUNE_EVERY = 3600.0  # seconds between drops of logged questions past [feedback] keep_days
+MAX_HIDDEN_DEPTH = 2000  # extra candidates searched to make up for hidden passages
+STATS_SOURCES = 10  # sources in each /stats list
+STATS_UNANSWERED = 5  # latest questions with no result /stats shows
 
 Progress = Callable[[int, str], None]  # (units done since last call, label)
 T = TypeVar("T")
@@ -285,6 +296,11 @@ class Library:
         self._watchers = 0  # running watch() tasks
         self._above: set[int] = set()  # applied changes above the floor _seq
         self._gaps: dict[int, float] = {}  # change numbers missing above the floor: since
+        self.feedback = votes.FeedbackCache()  # each guild's votes and hidden items
+        self._log: list[votes.Logged] = []  # answers not yet written to the questions log
+        self._log_task: asyncio.Task[None] | None = None
+        self._log_lock = asyncio.Lock()
+        self._pruned_at = -math.inf  # the first flush prunes
 
     @classmethod
     async def open(
@@ -303,6 +319,12 @@ class Library:
         return cls(settings, store.sessionmaker(engine), Fetcher(settings.fetch), engine, searcher)
 
     async def close(self) -> None:
+        if self._log_task is not None:
+            self._log_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_task
+        with contextlib.suppress(BriefbotError):
+            await self.flush_questions()
         if self._saving is not None:
             await asyncio.wait([self._saving])
         await self.save_index()
@@ -527,6 +549,8 @@ class Library:
         except asyncio.CancelledError:
             await work  # the thread cannot be stopped: hold the sync lock until it is done
             raise
+        if removed or any(s.source_id in self._meta for s in sources):
+            self.feedback.clear()  # hidden passages removed or replaced: counts change
         for sid in removed:
             self._meta.pop(sid, None)
         self._meta.update((s.source_id, _meta(s)) for s in sources)
@@ -594,39 +618,48 @@ class Library:
             log.warning("index: could not follow the database: %s", exc)
 
     def _search(
-        self, query: Query, guild: str | None, depth: int, allowed: Collection[str] | None
+        self,
+        query: Query,
+        guild: str | None,
+        depth: int,
+        allowed: Collection[str] | None,
+        seen: votes.GuildFeedback = votes.NO_FEEDBACK,
     ) -> list[tuple[int, float]]:
         """Top passages by passage BM25 + article_weight × article BM25 (CPU: run in a thread).
 
         Candidates are the best passages by their own score plus every matching passage
         of the best articles, so a passage whose article is on topic is not lost just
-        because its own words are few.
+        because its own words are few. What the guild hid (`seen`) is searched for and
+        dropped: fetching that many more keeps the answer full.
         """
         weight = self.settings.search.article_weight
         terms = list(query.terms)
+        hidden = seen.hidden_sources
         if query.required:
             # Only articles holding every quoted term and adjacent pair can hold the phrase;
             # all their passages are candidates, checked word by word after the fetch.
-            holding = self.articles.sources_with_all(query.required_terms(), guild)
+            holding = self.articles.sources_with_all(query.required_terms(), guild) - hidden
             allowed = holding if allowed is None else holding & set(allowed)
             if not allowed:
                 return []
             total = sum(self.index.passage_count(sid) for sid in allowed)
             depth = max(depth, min(total, MAX_PHRASE_CANDIDATES))
-        found = self.index.hits(terms, guild, depth, allowed)
+        extra = min(self._hidden_count(seen), MAX_HIDDEN_DEPTH)
+        found = self.index.hits(terms, guild, depth + extra, allowed)
         if weight == 0:
-            return self._with_titles(
-                terms, guild, {pid: (score, sid) for pid, score, sid in found}, depth
-            )
+            return self._with_titles(terms, guild, _shown(found, seen), depth)
         article_terms = terms + list(query.phrases)
-        articles = self.articles.hits(article_terms, guild, min(depth, MAX_ARTICLES), allowed)
+        articles_wanted = min(depth, MAX_ARTICLES)
+        articles = self.articles.hits(article_terms, guild, articles_wanted + len(hidden), allowed)
+        articles = [a for a in articles if a[2] not in hidden][:articles_wanted]
         article_score = {sid: score for _, score, sid in articles}
         top = [sid for _, _, sid in articles]
         size = sum(self.index.passage_count(sid) for sid in top)
-        candidates = {pid: (score, sid) for pid, score, sid in found}
+        candidates = _shown(found, seen)
         if top:
             for pid, score, sid in self.index.hits(terms, guild, size, top):
-                candidates[pid] = (score, sid)
+                if pid not in seen.hidden_passages:
+                    candidates[pid] = (score, sid)
         missing = {sid for _, sid in candidates.values()} - article_score.keys()
         if missing:
             for _, score, sid in self.articles.hits(article_terms, guild, len(missing), missing):
@@ -637,6 +670,15 @@ class Library:
             for pid, (score, sid) in candidates.items()
         }
         return self._with_titles(terms, guild, fused, depth)
+
+    def _hidden_count(self, seen: votes.GuildFeedback) -> int:
+        """Passages the guild hid, as passages or as whole sources."""
+        if not seen.hides:
+            return 0
+        in_sources = sum(self.index.passage_count(sid) for sid in seen.hidden_sources)
+        return in_sources + sum(
+            1 for sid in seen.hidden_passages.values() if sid not in seen.hidden_sources
+        )
 
     def _with_titles(
         self,
@@ -700,8 +742,10 @@ class Library:
             # at once); a bulk change is the watcher's, never something a question waits for.
             await self.sync(max_sources=ASK_SYNC_MAX)
         query = plan(question, self.settings.search)
-        searched = self.index.visible_count(guild)
-        allowed = self._allowed(guild, since, until, source)
+        seen = await self._feedback(guild)
+        hidden = self._hidden_count(seen)
+        searched = self.index.visible_count(guild) - hidden
+        allowed = self._allowed(guild, since, until, source, seen.hidden_sources)
         frequency = functools.partial(self.index.document_frequency, guild=guild)
         if self.settings.search.typo_tolerance and needs_correction(query, frequency):
             vocabulary = self.index.vocabulary  # copying it takes the index lock: not here
@@ -710,12 +754,20 @@ class Library:
         if allowed is not None:
             searched = sum(self.index.passage_count(sid) for sid in allowed)
         if not query.terms or (allowed is not None and not allowed):
-            return Answer(question, (), searched, time.perf_counter() - started, filtered=filtered)
+            return Answer(
+                question,
+                (),
+                searched,
+                time.perf_counter() - started,
+                filtered=filtered,
+                hidden=hidden,
+            )
         depth = max(k, self.settings.search.rerank_depth)
-        found = await asyncio.to_thread(self._search, query, guild, depth, allowed)
+        found = await asyncio.to_thread(self._search, query, guild, depth, allowed, seen)
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
         today = datetime.now(UTC).date()
+        asked = frozenset(votes.question_terms(question))
 
         def finish() -> list[tuple[Ranked, tuple[tuple[int, int], ...]]]:
             """Phrase check, re-ranking and highlights: CPU work, off the event loop."""
@@ -723,7 +775,9 @@ class Library:
             if query.required:
                 kept = [(p, s) for p, s in kept if holds_phrases(rows[p][0].text, query)][:depth]
             candidates = [
-                Candidate(pid, score, rows[pid][0].text, rows[pid][1].published)
+                Candidate(
+                    pid, score, rows[pid][0].text, rows[pid][1].published, seen.lean(pid, asked)
+                )
                 for pid, score in kept
             ]
             ranked = rerank(query, candidates, self.settings.search, k, today=today)
@@ -759,7 +813,18 @@ class Library:
             corrections,
             suggestion,
             filtered,
+            hidden,
         )
+
+    async def _feedback(self, guild: str | None) -> votes.GuildFeedback:
+        """The guild's votes and hidden items (cached: no query for most questions)."""
+        if guild is None:
+            return votes.NO_FEEDBACK
+        try:
+            async with self.sessions() as session:
+                return await self.feedback.get(session, guild)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
 
     async def _suggest(self, question: str, guild: str | None) -> str | None:
         """The question with unknown words swapped for index words, as passages write them."""
@@ -784,13 +849,19 @@ class Library:
         return out
 
     def _allowed(
-        self, guild: str | None, since: date | None, until: date | None, source: str | None
+        self,
+        guild: str | None,
+        since: date | None,
+        until: date | None,
+        source: str | None,
+        hidden: Collection[str] = (),
     ) -> set[str] | None:
-        """The source ids the filters leave, or None when nothing is filtered."""
+        """The source ids the filters leave (less those `hidden`), or None when nothing is
+        filtered."""
         if since is None and until is None and source is None:
             return None
         visible = {sid: m for sid, m in self._meta.items() if m.guild is None or m.guild == guild}
-        allowed = set(visible)
+        allowed = set(visible).difference(hidden)
         if source is not None:
             allowed &= self._named(source, visible)
         if since is not None or until is not None:
@@ -1489,6 +1560,7 @@ class Library:
             raise BriefbotError(f"k must be at least 1, not {k}")
         since = since or briefing.default_since(datetime.now(UTC).date())
         threshold = self.settings.search.duplicate_threshold
+        seen = await self._feedback(guild)  # what the guild hid stays out of its brief
         answer: Answer | None = None
         if topic is not None:
             want = max(k * briefing.PASSAGES_PER_STORY, self.settings.search.rerank_depth)
@@ -1502,13 +1574,13 @@ class Library:
                 if len(stories) >= k or len(answer.hits) < want or want >= briefing.MAX_PASSAGES:
                     break
                 want = min(want * 4, briefing.MAX_PASSAGES)
-            allowed = self._allowed(guild, since, None, source) or set()
+            allowed = self._allowed(guild, since, None, source, seen.hidden_sources) or set()
         else:
             if not self._loaded or self._watchers == 0:
                 await self.sync()
             elif not self._sync_lock.locked():
                 await self.sync(max_sources=ASK_SYNC_MAX)
-            allowed = self._allowed(guild, since, None, source) or set()
+            allowed = self._allowed(guild, since, None, source, seen.hidden_sources) or set()
 
             def day(sid: str) -> date | None:
                 return self._meta[sid].day
@@ -1516,7 +1588,8 @@ class Library:
             latest = briefing.Latest(k, threshold)
             for ids in briefing.windows(briefing.newest_first(allowed, day), day):
                 async with self.sessions() as session:
-                    latest.add((await briefing.lead_passages(session, ids)).values())
+                    leads = (await briefing.lead_passages(session, ids)).values()
+                latest.add(lead for lead in leads if lead.passage_id not in seen.hidden_passages)
                 if latest.full:
                     break
             stories = latest.stories()
@@ -1534,6 +1607,251 @@ class Library:
             seconds=time.perf_counter() - started,
             corrections=answer.corrections if answer is not None else (),
             suggestion=suggestion,
+        )
+
+    # --- feedback and the questions log ---------------------------------------------
+
+    def record_question(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        *,
+        guild: str | None,
+        per_page: int,
+        via: str = "ask",
+    ) -> str:
+        """Logs an answer for /stats and its vote buttons; returns its id at once.
+
+        The row is written a moment later with the answers around it, in one transaction:
+        an answer never waits on the log, and a bulk ingest holding SQLite's write lock
+        delays only the log. Call from a running event loop.
+        """
+        entry = votes.logged(guild, question, hits, via=via, per_page=per_page)
+        self._log.append(entry)
+        if len(self._log) > votes.MAX_LOGGED:  # the database has been down a while
+            del self._log[: len(self._log) - votes.MAX_LOGGED]
+            log.warning("questions log: %d answers unwritten, dropped older", votes.MAX_LOGGED)
+        if self._log_task is None or self._log_task.done():
+            self._log_task = asyncio.create_task(self._write_log_soon(), name="question-log")
+        return entry.id
+
+    async def _write_log_soon(self) -> None:
+        await asyncio.sleep(LOG_DELAY)
+        try:
+            await self.flush_questions()
+        except BriefbotError as exc:
+            log.warning("questions log: %s (kept for the next try)", exc)
+
+    async def flush_questions(self) -> int:
+        """Writes the answers logged so far; returns how many. Once an hour it also drops
+        answers older than [feedback] keep_days."""
+        async with self._log_lock:
+            entries, self._log = self._log, []
+            prune = time.monotonic() - self._pruned_at > PRUNE_EVERY
+            if not entries and not prune:
+                return 0
+            try:
+                async with store.writing(self.sessions) as session:
+                    written = await votes.write_log(session, entries)
+                    if prune:
+                        keep = timedelta(days=self.settings.feedback.keep_days)
+                        await votes.prune_log(session, store.utcnow() - keep)
+            except IntegrityError as exc:  # a clashing id: that batch cannot be written
+                log.warning("questions log: dropped %d answers: %s", len(entries), exc.orig)
+                return 0
+            except BaseException as exc:  # kept for the next try (cancelled included)
+                self._log[:0] = entries
+                if isinstance(exc, SQLAlchemyError):
+                    raise StoreError(f"database: {store.db_reason(exc)}") from exc
+                raise
+            if prune:
+                self._pruned_at = time.monotonic()
+            return written
+
+    async def _flush_quietly(self) -> None:
+        """An answer this process logged a moment ago is on record before a vote names it."""
+        if self._log:
+            with contextlib.suppress(BriefbotError):
+                await self.flush_questions()
+
+    async def asked(self, question_id: str, *, guild: str) -> Asked | None:
+        """A logged answer of this guild, with its passages still stored; None if there is
+        none (never logged, from another guild, or older than [feedback] keep_days)."""
+        guild = _guild_id(guild)
+        await self._flush_quietly()
+        try:
+            async with self.sessions() as session:
+                row = await session.get(store.QuestionRow, question_id)
+                if row is None or row.guild != guild:
+                    return None
+                hits = await votes.answer_hits(session, question_id)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        return Asked(
+            row.id, row.guild, row.question, row.per_page, tuple(hits), store.aware(row.asked_at)
+        )
+
+    async def vote(
+        self, question_id: str, passage_id: int, value: int, *, guild: str, user: str
+    ) -> Vote:
+        """Records a member's 👍 (1) or 👎 (-1) on a passage of a logged answer; a second
+        vote on it for the same question replaces the first. It weighs on this guild's
+        answers to like questions (`index.feedback`)."""
+        guild = _guild_id(guild)
+        if value not in (votes.UP, votes.DOWN):
+            raise BriefbotError(f"a vote is 1 (helpful) or -1 (not helpful), not {value!r}")
+        await self._flush_quietly()
+        for attempt in range(2):  # a double click inserting twice: the second one updates
+            try:
+                async with store.writing(self.sessions) as session:
+                    row = await session.get(store.QuestionRow, question_id)
+                    if row is None or row.guild != guild:
+                        raise SourceNotFound(
+                            "this answer is no longer on record; ask again to rate the passages"
+                        )
+                    hit = await session.scalar(
+                        select(store.AnswerHitRow).where(
+                            store.AnswerHitRow.question_id == question_id,
+                            store.AnswerHitRow.passage_id == passage_id,
+                        )
+                    )
+                    if hit is None:
+                        raise SourceNotFound(f"passage {passage_id} is not part of this answer")
+                    source = await session.get(store.SourceRow, hit.source_id)
+                    if source is None:
+                        raise SourceNotFound("that passage's source has been removed since")
+                    terms = votes.question_terms(row.question)
+                    key = votes.question_key(terms)
+                    mine = await session.scalar(
+                        select(store.FeedbackRow).where(
+                            store.FeedbackRow.guild == guild,
+                            store.FeedbackRow.question_key == key,
+                            store.FeedbackRow.passage_id == passage_id,
+                            store.FeedbackRow.user == user,
+                        )
+                    )
+                    previous = mine.vote if mine is not None else 0
+                    if mine is None:
+                        session.add(
+                            store.FeedbackRow(
+                                guild=guild,
+                                question_key=key,
+                                question=row.question,
+                                terms=" ".join(terms),
+                                passage_id=passage_id,
+                                source_id=source.id,
+                                user=user,
+                                vote=value,
+                                at=store.utcnow(),
+                            )
+                        )
+                    else:
+                        mine.vote, mine.at = value, store.utcnow()
+                break
+            except IntegrityError as exc:
+                if attempt:
+                    raise StoreError(f"database: {store.db_reason(exc)}") from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        self.feedback.forget(guild)
+        return Vote(hit.rank, passage_id, store.source_info(source), value, previous)
+
+    async def hide(
+        self, kind: str, target: str, *, guild: str, by: str | None = None
+    ) -> HiddenItem:
+        """Hides a passage (by passage id) or a source (by source id) from this guild's
+        answers and briefs; other guilds still see it. Hiding twice keeps the first."""
+        guild = _guild_id(guild)
+        target = str(target).strip()
+        if kind not in votes.HIDE_KINDS:
+            raise BriefbotError(f"hide a passage or a source, not {kind!r}")
+        text: str | None = None
+        try:
+            async with store.writing(self.sessions) as session:
+                if kind == "passage":
+                    passage = (
+                        await session.get(store.PassageRow, int(target))
+                        if target.isdigit()
+                        else None
+                    )
+                    if passage is None:
+                        raise SourceNotFound(f"no passage {target!r} (its source may have changed)")
+                    source = await session.get(store.SourceRow, passage.source_id)
+                    text = passage.text
+                else:
+                    source = await session.get(store.SourceRow, target)
+                if source is None or source.guild not in (None, guild):
+                    raise SourceNotFound(f"no {kind} with id {target!r} here")
+                row = await session.get(store.HiddenRow, (guild, kind, target))
+                if row is None:
+                    row = store.HiddenRow(
+                        guild=guild,
+                        kind=kind,
+                        target=target,
+                        source_id=source.id,
+                        by=by,
+                        at=store.utcnow(),
+                    )
+                    session.add(row)
+                item = HiddenItem(
+                    kind, target, store.source_info(source), text, row.by, store.aware(row.at)
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        self.feedback.forget(guild)
+        return item
+
+    async def unhide(self, kind: str, target: str, *, guild: str) -> bool:
+        """Shows a hidden passage or source again; False if it was not hidden."""
+        guild = _guild_id(guild)
+        try:
+            async with store.writing(self.sessions) as session:
+                result = await session.execute(
+                    delete(store.HiddenRow).where(
+                        store.HiddenRow.guild == guild,
+                        store.HiddenRow.kind == kind,
+                        store.HiddenRow.target == str(target).strip(),
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        self.feedback.forget(guild)
+        return bool(result.rowcount)
+
+    async def hidden(self, guild: str) -> list[HiddenItem]:
+        """What the guild's admins hid, newest first."""
+        guild = _guild_id(guild)
+        async with self.sessions() as session:
+            return await votes.hidden_items(session, guild)
+
+    async def stats(self, guild: str, *, since: datetime | None = None) -> Stats:
+        """A guild's questions, unanswered questions, top sources and votes since a moment
+        (default: 30 days ago; the log keeps [feedback] keep_days)."""
+        guild = _guild_id(guild)
+        # UTC: SQLite keeps datetimes as text without an offset, so one must compare them.
+        since = (since or store.utcnow() - timedelta(days=30)).astimezone(UTC)
+        await self._flush_quietly()
+        try:
+            async with self.sessions() as session:
+                asked, unanswered, by_way = await votes.question_counts(session, guild, since)
+                recent = await votes.unanswered_questions(session, guild, since, STATS_UNANSWERED)
+                top, voted = await votes.source_stats(session, guild, since, STATS_SOURCES)
+                up, down = await votes.vote_totals(session, guild, since)
+                hidden = await votes.hidden_items(session, guild)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        return Stats(
+            guild,
+            since,
+            asked,
+            unanswered,
+            by_way,
+            tuple(recent),
+            tuple(top),
+            tuple(voted),
+            up,
+            down,
+            tuple(hidden),
         )
 
     # --- guild settings ---------------------------------------------------------
@@ -1744,6 +2062,15 @@ MAX_PHRASE_CANDIDATES = 2000  # passages fetched to check a quoted phrase word b
 # Hits whose matching words are marked: more than any reader pages through, fewer than
 # the hundreds an evaluation asks for (marking costs a tokenisation per passage).
 HIGHLIGHTED = 50
+
+
+def _shown(
+    found: Sequence[tuple[int, float, str]], seen: votes.GuildFeedback
+) -> dict[int, tuple[float, str]]:
+    """Passage id → (score, source id) of the hits the guild did not hide."""
+    if not seen.hides:
+        return {pid: (score, sid) for pid, score, sid in found}
+    return {pid: (score, sid) for pid, score, sid in found if not seen.is_hidden(pid, sid)}
 
 
 def _meta(item: store.IndexedSource) -> SourceMeta:

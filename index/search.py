@@ -58,6 +58,7 @@ class Candidate:
     score: float
     text: str
     day: date | None = None  # published date of its source: recency
+    feedback: float = 0.0  # in (-1, 1): the guild's votes on it for like questions
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +264,9 @@ def rerank(
 ) -> list[Ranked]:
     """Top k by BM25 × (1 + features); near-duplicate texts fold into their best copy.
 
-    Features: the question type of the best sentence, and a gentle recency bonus (news:
-    of two equal answers, the newer one first). Ties go to the newer source, then the
+    Features: the question type of the best sentence, a gentle recency bonus (news:
+    of two equal answers, the newer one first) and the guild's votes on the passage for
+    like questions (`index.feedback`). Ties go to the newer source, then the
     lower passage id. Best sentences cost a tokenisation each, so without a question type
     only the finalists get one.
     """
@@ -281,6 +283,7 @@ def rerank(
                 bonus += weight * answer_feature(query.kind, c.text[span[0] : span[1]], asked)
         if fresh and today is not None:
             bonus += fresh * recency(c.day, today, settings.recency_half_life)
+        bonus += settings.feedback_weight * c.feedback
         score += abs(score) * bonus  # abs: tiny corpora give negative BM25
         scored.append((score, -(c.day.toordinal() if c.day else 0), c, span))
     scored.sort(key=lambda item: (-item[0], item[1], item[2].passage_id))

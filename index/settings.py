@@ -75,6 +75,15 @@ class SearchSettings:
     # citing every outlet. 1 turns the folding off.
     duplicate_threshold: float = 0.7
     typo_tolerance: bool = True  # unknown question words → nearest index term
+    # A guild's 👍/👎 on a passage for like questions: score × (1 ± up to this).
+    feedback_weight: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSettings:
+    """How long the questions log (/stats, the vote buttons) keeps each answer."""
+
+    keep_days: float = 90.0  # older answers are dropped (votes keep their own copy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +108,4 @@ class Settings:
     passages: PassageSettings = field(default_factory=PassageSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)

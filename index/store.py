@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     delete,
     event,
     func,
@@ -188,6 +189,73 @@ class GuildSettingsRow(Base):
     manager_role: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class QuestionRow(Base):
+    """An answer a guild got (migration 0007): for /stats, and what its vote buttons name."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        Index("ix_questions_guild_asked", "guild", "asked_at"),
+        Index("ix_questions_asked_at", "asked_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    guild: Mapped[str | None] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(8))  # "ask" | "mention"
+    results: Mapped[int] = mapped_column(Integer)  # passages answered; 0: no result
+    per_page: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AnswerHitRow(Base):
+    """One ranked passage of a logged answer; no foreign key to its source, which may be
+    removed before the log is written (/stats joins sources)."""
+
+    __tablename__ = "answer_hits"
+
+    question_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    passage_id: Mapped[int] = mapped_column(BigInteger)
+    source_id: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class FeedbackRow(Base):
+    """A member's 👍 (+1) or 👎 (-1) on a passage for a question, in one guild."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("guild", "question_key", "passage_id", "user", name="uq_feedback_vote"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    guild: Mapped[str] = mapped_column(String(32), index=True)
+    question_key: Mapped[str] = mapped_column(String(40))  # sha1 of `terms`
+    question: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)  # the question's index terms, sorted, space-joined
+    passage_id: Mapped[int] = mapped_column(BigInteger)
+    # No foreign key: a source whose content changes is deleted and re-inserted under
+    # its id, and its votes and hides must stay; `delete_source` removes them.
+    source_id: Mapped[str] = mapped_column(String(16), index=True)
+    user: Mapped[str] = mapped_column(String(32))
+    vote: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HiddenRow(Base):
+    """A passage or a source a guild's admins hid from that guild's answers."""
+
+    __tablename__ = "hidden"
+
+    guild: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "passage" | "source"
+    target: Mapped[str] = mapped_column(String(32), primary_key=True)  # passage or source id
+    source_id: Mapped[str] = mapped_column(String(16), index=True)  # as for FeedbackRow
+    by: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 LINES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
@@ -753,6 +821,9 @@ async def delete_source(session: AsyncSession, source_id: str) -> bool:
         return False
     # Passages go by ON DELETE CASCADE; delete explicitly too, in case a driver ignores it.
     await session.execute(delete(PassageRow).where(PassageRow.source_id == source_id))
+    # Votes on it and hides of it (no foreign key: a content update keeps them).
+    await session.execute(delete(FeedbackRow).where(FeedbackRow.source_id == source_id))
+    await session.execute(delete(HiddenRow).where(HiddenRow.source_id == source_id))
     session.add(ChangeRow(source_id=source_id, op="remove"))
     return True
 

@@ -127,6 +127,7 @@ class Answer:
     corrections: tuple[Correction, ...] = ()  # typos corrected before searching
     suggestion: str | None = None  # "did you mean": the question in index words, when no hit
     filtered: bool = False  # since/until/source narrowed the search (searched counts that)
+    hidden: int = 0  # passages this guild's admins hid (`searched` leaves them out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,3 +204,81 @@ class GuildSettings:
     manager_role: str | None = None  # role id or name; None: the bot's [discord] admin_role
     updated_at: datetime | None = None
     updated_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AskedHit:
+    """One passage of a logged answer, still stored: what a vote names."""
+
+    rank: int
+    passage_id: int
+    text: str
+    source: SourceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A logged answer (`Library.asked`): the question and its ranked passages."""
+
+    id: str
+    guild: str | None
+    question: str
+    per_page: int
+    hits: tuple[AskedHit, ...]
+    asked_at: datetime
+
+    def page(self, page: int) -> tuple[AskedHit, ...]:
+        """The passages page `page` (from 0) showed; ranks are 1-based."""
+        first, last = page * self.per_page + 1, (page + 1) * self.per_page
+        return tuple(hit for hit in self.hits if first <= hit.rank <= last)
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A member's vote as recorded (`Library.vote`)."""
+
+    rank: int
+    passage_id: int
+    source: SourceInfo
+    value: int  # 1 (👍) or -1 (👎)
+    previous: int  # the member's earlier vote on it for this question; 0: none
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenItem:
+    """A passage or a source a guild's admins hid from its answers."""
+
+    kind: str  # "passage" | "source"
+    target: str  # the passage id or the source id
+    source: SourceInfo  # for a passage: its source
+    text: str | None  # a passage's text; None for a source, or a passage no longer stored
+    by: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    """How a source fared in a guild's answers since a day (`Stats`)."""
+
+    source: SourceInfo
+    answers: int  # answers citing it on their first page
+    first: int  # answers it came first in
+    up: int  # 👍 on its passages
+    down: int  # 👎
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A guild's questions and feedback since a moment (`Library.stats`, `/stats`)."""
+
+    guild: str
+    since: datetime
+    questions: int
+    unanswered: int  # questions that found no passage
+    by_way: dict[str, int]  # questions by how they were asked: ask | mention | brief
+    recent_unanswered: tuple[str, ...]  # the latest questions that found nothing
+    top_sources: tuple[SourceStats, ...]
+    feedback: tuple[SourceStats, ...]  # sources by votes on their passages
+    up: int
+    down: int
+    hidden: tuple[HiddenItem, ...]

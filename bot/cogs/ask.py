@@ -149,6 +149,7 @@ class AskCog(commands.Cog):
             await _private(followup, private, embeds.escape(embeds.cut(str(exc), 300)))
             return
         if not answer.hits:
+            self.bot.log_answer(answer, request["guild_id"], per_page, "ask")  # for /stats
             await _private(followup, private, embeds.no_match_text(answer))
             return
         await self.bot.post_answer(
@@ -158,6 +159,8 @@ class AskCog(commands.Cog):
             asker=int(request["asker"]),
             per_page=per_page,
             private=private,
+            guild_id=request["guild_id"],
+            via="ask",
         )
 
     async def resume(self) -> None:
@@ -267,11 +270,12 @@ class AskCog(commands.Cog):
             )
             await send("Something went wrong on our side; it has been logged. Please try again.")
             return
+        logged = self.bot.log_answer(answer, request["guild_id"], per_page, "mention")
         if not answer.hits:
             await send(embeds.no_match_text(answer))
             return
         entry = self.bot.answers.add(
-            answer, asker=int(request["asker"]), per_page=per_page, private=False
+            answer, asker=int(request["asker"]), per_page=per_page, private=False, logged=logged
         )
         reply = await send(embed=embeds.answer_embed(answer, 0, per_page), view=answer_view(entry))
 

@@ -92,7 +92,10 @@ class BriefCog(commands.Cog):
         except BriefbotError as exc:
             await _private(followup, private, embeds.escape(embeds.cut(str(exc), 300)))
             return
+        # A brief on a topic is a question: logged for /stats, its stories rated by 👍 / 👎.
+        via = "brief" if brief.topic else None
         if not brief.stories:
+            self.bot.log_answer(as_answer(brief), request["guild_id"], STORIES, via)
             await _private(followup, private, embeds.brief_no_match_text(brief))
             return
         answer = as_answer(brief)
@@ -103,6 +106,8 @@ class BriefCog(commands.Cog):
             asker=int(request["asker"]),
             per_page=len(answer.hits),
             private=private,
+            guild_id=request["guild_id"],
+            via=via,
         )
 
     async def resume(self) -> None:

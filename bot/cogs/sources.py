@@ -1,4 +1,4 @@
-"""`/source add|list|remove|refresh`: admins manage what their server searches.
+"""`/source add|list|remove|refresh|unhide`: admins manage what their server searches.
 
 Discord's `default_permissions` only hides the commands by default (a guild's admins
 can change that), so every command and button checks permissions here as well.
@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot import embeds
 from bot.client import TOKEN_SECONDS, is_admin
-from bot.views import NONE, source_list_message
+from bot.views import NONE, hidden_choice, source_list_message
 from index.errors import BriefbotError, SourceNotFound
 from index.types import IngestReport, SourceInfo
 
@@ -222,6 +222,45 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self._choices(interaction, current)
+
+    @app_commands.command(
+        name="unhide", description="Show a passage or source hidden by a 👎 in answers again"
+    )
+    @app_commands.describe(item="What was hidden (start typing; /stats lists them all)")
+    async def unhide(self, interaction: discord.Interaction, item: str) -> None:
+        kind, _, target = item.strip().partition(":")
+        guild = str(interaction.guild_id)
+        if kind not in ("passage", "source") or not target:
+            await self.bot.reply_error(
+                interaction, "Pick a hidden passage or source from the list as you type."
+            )
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        shown = await self.bot.library.unhide(kind, target, guild=guild)
+        text = (
+            f"The {kind} `{embeds.escape(target[:40])}` shows in this server's answers again."
+            if shown
+            else f"No {kind} `{embeds.escape(target[:40])}` is hidden in this server."
+        )
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NONE)
+        if shown:
+            log.info("guild %s user %s unhid %s %s", guild, interaction.user.id, kind, target)
+
+    @unhide.autocomplete("item")
+    async def hidden_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None or not is_admin(
+            interaction, await self.bot.manager_role(interaction.guild_id)
+        ):
+            return []
+        wanted = current.strip().lower()
+        choices = []
+        for item in await self.bot.library.hidden(str(interaction.guild_id)):
+            name, value = hidden_choice(item)
+            if wanted in name.lower() or wanted in value:
+                choices.append(app_commands.Choice(name=name, value=value))
+        return choices[:25]
 
     async def _choices(
         self, interaction: discord.Interaction, current: str

@@ -487,3 +487,29 @@ def test_extract_refuses_a_private_address_by_default(cli: Briefbot, http_server
     result = cli("extract", http_server.url("/Geneva"))
     assert_one_error_line(result, "refused", "is not allowed")
     assert http_server.hits("/Geneva") == 0
+
+
+def test_hide_unhide_and_stats_for_one_guild(cli: Briefbot):
+    """`briefbot hide source:ID --guild G` takes the article out of G's answers only;
+    `stats` lists it; `unhide` brings it back and a second `unhide` is one error line."""
+    assert cli("ingest", CORPUS).returncode == 0
+    source_id = json.loads(cli("sources", "list", "--json").stdout)["sources"][0]["id"]
+    guild, other = "1300000000000000001", "1300000000000000002"
+    hide = cli("hide", f"source:{source_id}", "--guild", guild)
+    assert hide.returncode == 0, hide.stderr
+    assert hide.stdout.startswith(f"hidden from guild {guild}: source {source_id} of ")
+    assert json.loads(cli("ask", MIAMI, "--guild", guild, "--json").stdout)["results"] == []
+    assert json.loads(cli("ask", MIAMI, "--guild", other, "--json").stdout)["results"]
+    stats = json.loads(cli("stats", "--guild", guild, "--json").stdout)
+    assert [(h["kind"], h["target"], h["by"]) for h in stats["hidden"]] == [
+        ("source", source_id, "cli")
+    ]
+    assert stats["questions"] == 0  # the CLI's questions are not the server's
+    assert "hidden: 1" in cli("stats", "--guild", guild).stdout
+    unhide = cli("unhide", f"source:{source_id}", "--guild", guild)
+    assert unhide.returncode == 0, unhide.stderr
+    assert json.loads(cli("ask", MIAMI, "--guild", guild, "--json").stdout)["results"]
+    assert_one_error_line(cli("unhide", f"source:{source_id}", "--guild", guild), "not hidden")
+    assert cli("hide", "article:1", "--guild", guild).returncode == 2  # usage: passage:/source:
+    assert_one_error_line(cli("hide", "source:nope", "--guild", guild), "no source")
+    assert_one_error_line(cli("hide", f"source:{source_id}", "--guild", "abc"), "guild")

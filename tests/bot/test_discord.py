@@ -10,11 +10,12 @@ asserting there were none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,40 @@ def add_guilds(fake: FakeDiscord) -> None:
     fake.add_member(GUILD_A, ROLE_ADMIN, "editor", roles=[EDITORS_ROLE])
 
 
+@contextlib.asynccontextmanager
+async def bot_with_guilds(
+    tmp: Path,
+    guilds: Sequence[int],
+    env: dict[str, str] | None = None,
+    setup: Callable[[FakeDiscord], None] | None = None,
+) -> AsyncIterator[tuple[FakeDiscord, subprocess.Popen[bytes], Path, str]]:
+    """A seeded database and a running bot whose commands reach guilds A, B and `guilds`
+    (each with ADMIN holding Manage Server); `setup` adds to the fake before it starts.
+    Yields (fake, process, log, database URL); the bot must stop with status 0."""
+    db_url = f"sqlite+aiosqlite:///{tmp / 'briefbot.db'}"
+    await seed(db_url)
+    fake = make_fake()
+    add_guilds(fake)
+    for guild in guilds:
+        fake.add_guild(guild, f"guild {guild % 100}")
+        fake.add_member(guild, ADMIN, "admin", permissions=MANAGE_GUILD)
+    if setup is not None:
+        setup(fake)
+    await fake.start()
+    dev = ",".join(str(g) for g in (GUILD_A, GUILD_B, *guilds))
+    process, log = await start_bot(
+        fake, tmp, db_url, {**(env or {}), "BRIEFBOT_DISCORD_DEV_GUILDS": dev}
+    )
+    for guild in guilds:
+        await fake.wait_commands(guild_id=guild)
+    try:
+        yield fake, process, log, db_url
+    finally:
+        code = stop_bot(process)
+        await fake.close()
+    assert code == 0, log.read_text()
+
+
 @pytest.fixture(scope="module")
 def web() -> Iterator[LoopbackServer]:
     server = LoopbackServer()
@@ -246,14 +281,15 @@ async def ask(
 
 
 async def test_commands_are_synced_to_the_dev_guilds(harness: Harness) -> None:
-    """/ask, /brief, /source (add list remove refresh), /settings, /help, /about reach both
-    dev guilds."""
+    """/ask, /brief, /source (add list remove refresh unhide), /settings, /stats, /help,
+    /about reach both dev guilds."""
     for guild in (GUILD_A, GUILD_B):
         commands = {c["name"]: c for c in harness.fake.commands(guild)}
-        assert set(commands) == {"ask", "brief", "source", "settings", "help", "about"}
+        assert set(commands) == {"ask", "brief", "source", "settings", "stats", "help", "about"}
         assert int(commands["settings"]["default_member_permissions"]) == MANAGE_GUILD
+        assert int(commands["stats"]["default_member_permissions"]) == MANAGE_GUILD
         subs = {o["name"] for o in commands["source"]["options"]}
-        assert subs == {"add", "list", "remove", "refresh"}
+        assert subs == {"add", "list", "remove", "refresh", "unhide"}
         assert int(commands["source"]["default_member_permissions"]) == MANAGE_GUILD
         ask_options = {o["name"]: o for o in commands["ask"]["options"]}
         assert ask_options["source"]["autocomplete"] is True
@@ -282,8 +318,10 @@ async def test_slash_ask_defers_then_answers_with_the_cited_passage(harness: Har
     assert e["title"] == MIAMI
     assert e["footer"]["text"].startswith("Searched ")
     labels = buttons(message)
-    assert set(labels) == {"◀", "▶", "Sources", "Delete"}
+    assert set(labels) == {"◀", "▶", "Sources", "Delete", "👍", "👎"}
     assert labels["◀"].get("disabled") is True
+    rows = [{c.get("label") for c in row["components"]} for row in message["components"]]
+    assert rows == [{"◀", "▶", "Sources", "Delete"}, {"👍", "👎"}]  # votes on a row of their own
 
 
 async def test_paging_is_for_the_asker_only(harness: Harness) -> None:
@@ -832,7 +870,8 @@ async def test_buttons_expire_cleanly_and_survive_restarts(
     tmp_path: Path, web: LoopbackServer
 ) -> None:
     """After button_seconds the paging buttons are removed; after a restart Delete still
-    works and a stale ▶ removes itself with a private note instead of failing."""
+    works and a stale ▶ removes itself with a private note instead of failing. 👍 / 👎
+    stay throughout (tests/bot/test_feedback.py clicks them after a restart)."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
     await seed(db_url)
     config = tmp_path / "briefbot.toml"
@@ -845,7 +884,8 @@ async def test_buttons_expire_cleanly_and_survive_restarts(
         try:
             _, expiring = await ask(h, MIAMI, user=asker)
             assert {"◀", "▶", "Sources"} <= h.components(expiring["id"])
-            await fake.wait_for(lambda: h.components(expiring["id"]) == {"Delete"}, timeout=15)
+            lasting = {"Delete", "👍", "👎"}
+            await fake.wait_for(lambda: h.components(expiring["id"]) == lasting, timeout=15)
             _, stale = await ask(h, MIAMI, user=asker)
         finally:
             assert stop_bot(process) == 0, log.read_text()
@@ -854,7 +894,7 @@ async def test_buttons_expire_cleanly_and_survive_restarts(
             click = await fake.click(stale, buttons(stale)["▶"]["custom_id"], user_id=asker)
             note = await click.wait_messages(2)
             assert click.responses[0]["type"] == 7
-            assert h.components(stale["id"]) == {"Delete"}
+            assert h.components(stale["id"]) == {"Delete", "👍", "👎"}
             assert note[1]["flags"] & 64 and "expired" in note[1]["content"]
             delete = await fake.click(stale, buttons(note[0])["Delete"]["custom_id"], user_id=asker)
             await fake.wait_for(lambda: fake.message(stale["id"]) is None, timeout=10)

@@ -21,14 +21,9 @@ from tests.bot.test_discord import (
     ADMIN,
     GUILD_A,
     GUILD_B,
-    MANAGE_GUILD,
     MIAMI,
     ROLE_ADMIN,
-    add_guilds,
-    make_fake,
-    seed,
-    start_bot,
-    stop_bot,
+    bot_with_guilds,
 )
 from tests.fakediscord import FakeDiscord, Interaction
 
@@ -71,39 +66,24 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    tmp = tmp_path_factory.mktemp("settings")
-    db_url = f"sqlite+aiosqlite:///{tmp / 'briefbot.db'}"
-    await seed(db_url)
-    fake = make_fake()
-    add_guilds(fake)
-    fake.add_channel(GUILD_A, LISTED, "briefings")
-    fake.add_channel(GUILD_A, LISTED_THREAD, "briefings-thread", type=11, parent_id=LISTED)
-    fake.add_channel(
-        GUILD_B, THREAD_B, "a-thread", type=11, parent_id=fake.guild(GUILD_B).channel_id
-    )
-    for guild in (GUILD_C, GUILD_D, GUILD_E):
-        fake.add_guild(guild, f"guild {guild % 100}")
-        fake.add_member(guild, ADMIN, "admin", permissions=MANAGE_GUILD)
-    fake.add_role(GUILD_D, CURATORS, "Curators")
-    fake.add_role(GUILD_D, D_EDITORS, "Editors")
-    fake.add_member(GUILD_D, CURATOR, "curator", roles=[CURATORS])
-    fake.add_member(GUILD_D, D_EDITOR, "editor", roles=[D_EDITORS])
-    await fake.start()
-    guilds = ",".join(str(g) for g in (GUILD_A, GUILD_B, GUILD_C, GUILD_D, GUILD_E))
-    process, log = await start_bot(
-        fake,
-        tmp,
-        db_url,
-        {"BRIEFBOT_DISCORD_ADMIN_ROLE": "Editors", "BRIEFBOT_DISCORD_DEV_GUILDS": guilds},
-    )
-    for guild in (GUILD_C, GUILD_D, GUILD_E):
-        await fake.wait_commands(guild_id=guild)
-    try:
+    def setup(fake: FakeDiscord) -> None:
+        fake.add_channel(GUILD_A, LISTED, "briefings")
+        fake.add_channel(GUILD_A, LISTED_THREAD, "briefings-thread", type=11, parent_id=LISTED)
+        fake.add_channel(
+            GUILD_B, THREAD_B, "a-thread", type=11, parent_id=fake.guild(GUILD_B).channel_id
+        )
+        fake.add_role(GUILD_D, CURATORS, "Curators")
+        fake.add_role(GUILD_D, D_EDITORS, "Editors")
+        fake.add_member(GUILD_D, CURATOR, "curator", roles=[CURATORS])
+        fake.add_member(GUILD_D, D_EDITOR, "editor", roles=[D_EDITORS])
+
+    async with bot_with_guilds(
+        tmp_path_factory.mktemp("settings"),
+        (GUILD_C, GUILD_D, GUILD_E),
+        {"BRIEFBOT_DISCORD_ADMIN_ROLE": "Editors"},
+        setup,
+    ) as (fake, process, log, db_url):
         yield World(fake, process, log, db_url)
-    finally:
-        code = stop_bot(process)
-        await fake.close()
-    assert code == 0, log.read_text()
 
 
 @pytest.fixture(autouse=True)
