@@ -38,7 +38,6 @@ from tests.fakediscord import FakeDiscord, Interaction
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ROOT = Path(__file__).resolve().parents[2]
 GUILD_C = 1300000000000000006  # /stats counts
 GUILD_D = 1300000000000000007  # hiding a source
 GUILD_E = 1300000000000000008  # hiding a passage
