@@ -594,7 +594,8 @@ class HideButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         bot = _bot(interaction)
-        if not await bot.check_admin(interaction):  # checked here, not by who saw the button
+        # Checked here, not by who saw the button: rights can change since it was offered.
+        if not await bot.check_admin(interaction, action="hide passages and sources"):
             return
         await interaction.response.defer()
         try:
@@ -633,7 +634,7 @@ class UnhideButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         bot = _bot(interaction)
-        if not await bot.check_admin(interaction):
+        if not await bot.check_admin(interaction, action="hide passages and sources"):
             return
         await interaction.response.defer()
         try:

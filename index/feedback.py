@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,8 +61,8 @@ class GuildFeedback:
 
     hidden_passages: dict[int, str] = field(default_factory=dict)  # passage id → source id
     hidden_sources: frozenset[str] = frozenset()
-    # passage id → (question terms, vote) for each member's vote on it
-    votes: dict[int, tuple[tuple[frozenset[str], int], ...]] = field(default_factory=dict)
+    # passage id → (member, question terms, vote) for each vote on it
+    votes: dict[int, tuple[tuple[str, frozenset[str], int], ...]] = field(default_factory=dict)
 
     @property
     def hides(self) -> bool:
@@ -73,11 +73,20 @@ class GuildFeedback:
 
     def lean(self, passage_id: int, terms: frozenset[str]) -> float:
         """In (-1, 1): the passage's net vote for questions like this one, squashed so
-        one vote moves it about half as far as many do (tanh(net / 2))."""
+        one vote moves it about half as far as many do (tanh(net / 2)).
+
+        A member counts once: by their vote on the question most like this one, so
+        voting on ten rephrasings weighs no more than voting on one.
+        """
         votes = self.votes.get(passage_id)
         if not votes:
             return 0.0
-        net = sum(vote * similarity(terms, theirs) for theirs, vote in votes)
+        best: dict[str, tuple[float, int]] = {}
+        for user, theirs, vote in votes:
+            alike = similarity(terms, theirs)
+            if alike > best.get(user, (0.0, 0))[0]:
+                best[user] = (alike, vote)
+        net = sum(alike * vote for alike, vote in best.values())
         return math.tanh(net / 2)
 
 
@@ -95,38 +104,51 @@ class FeedbackCache:
     def __init__(self, ttl: float = FEEDBACK_TTL, capacity: int = MAX_GUILDS) -> None:
         self.ttl = ttl
         self.capacity = capacity
-        self._guilds: OrderedDict[str, tuple[float, GuildFeedback]] = OrderedDict()
+        # guild → (read at, its version when read, what was read)
+        self._guilds: OrderedDict[str, tuple[float, int, GuildFeedback]] = OrderedDict()
+        self._versions: dict[str, int] = {}  # bumped by each change made here
+        self._epoch = 0  # bumped by clear(): part of every guild's version
+
+    def _version(self, guild: str) -> int:
+        return self._versions.get(guild, 0) + self._epoch
 
     async def get(self, session: AsyncSession, guild: str | None) -> GuildFeedback:
         if guild is None:  # no guild (DMs, the CLI without --guild): no one voted
             return NO_FEEDBACK
         cached = self._guilds.get(guild)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.ttl:
+        version = self._version(guild)
+        if cached is not None and now - cached[0] < self.ttl and cached[1] == version:
             self._guilds.move_to_end(guild)
-            return cached[1]
+            return cached[2]
         try:
             loaded = await asyncio.wait_for(load(session, guild), READ_TIMEOUT)
         except (TimeoutError, SQLAlchemyError) as exc:
             if cached is None and not isinstance(exc, TimeoutError):
                 raise
             log.warning("guild %s feedback not read (using the last known): %r", guild, exc)
-            return cached[1] if cached is not None else NO_FEEDBACK
-        self._guilds[guild] = (now, loaded)
-        self._guilds.move_to_end(guild)
-        while len(self._guilds) > self.capacity:
-            self._guilds.popitem(last=False)
+            return cached[2] if cached is not None else NO_FEEDBACK
+        if self._version(guild) == version:  # else a change landed meanwhile: read it next
+            self._guilds[guild] = (now, version, loaded)
+            self._guilds.move_to_end(guild)
+            while len(self._guilds) > self.capacity:
+                self._guilds.popitem(last=False)
         return loaded
 
     def forget(self, guild: str) -> None:
-        self._guilds.pop(guild, None)
+        """This process changed the guild's votes or hides: read them again, keeping what
+        was known for a database too slow to answer."""
+        self._versions[guild] = self._versions.get(guild, 0) + 1
 
     def clear(self) -> None:
         """Every guild is read again: sources were removed or replaced (passage ids gone)."""
-        self._guilds.clear()
+        self._epoch += 1
 
 
 async def load(session: AsyncSession, guild: str) -> GuildFeedback:
+    """A guild's hides and votes. Those on passage ids no longer holding the text they
+    named are left out: a replaced source's passages get new ids, and SQLite may hand a
+    deleted passage's id to a later one (of any source, any guild)."""
     hidden = await session.execute(
         select(store.HiddenRow.kind, store.HiddenRow.target, store.HiddenRow.source_id).where(
             store.HiddenRow.guild == guild
@@ -139,24 +161,27 @@ async def load(session: AsyncSession, guild: str) -> GuildFeedback:
             sources.add(target)
         else:
             passages[int(target)] = source_id
-    if passages:  # a replaced source's old passages are gone: they hide nothing
-        stored = await session.scalars(
-            select(store.PassageRow.id).where(store.PassageRow.id.in_(sorted(passages)))
+    if passages:
+        stored = await session.execute(
+            select(store.PassageRow.id, store.PassageRow.source_id).where(
+                store.PassageRow.id.in_(sorted(passages))
+            )
         )
-        kept = set(stored.all())
-        passages = {pid: sid for pid, sid in passages.items() if pid in kept}
+        now_of = {pid: sid for pid, sid in stored.all()}
+        passages = {pid: sid for pid, sid in passages.items() if now_of.get(pid) == sid}
+    f, p = store.FeedbackRow, store.PassageRow
     rows = await session.execute(
-        select(store.FeedbackRow.passage_id, store.FeedbackRow.terms, store.FeedbackRow.vote).where(
-            store.FeedbackRow.guild == guild
-        )
+        select(f.passage_id, f.user, f.terms, f.vote)
+        .join(p, and_(p.id == f.passage_id, p.source_id == f.source_id))
+        .where(f.guild == guild)
     )
-    votes: dict[int, list[tuple[frozenset[str], int]]] = {}
+    votes: dict[int, list[tuple[str, frozenset[str], int]]] = {}
     interned: dict[str, frozenset[str]] = {}  # one set per question, however many votes
-    for passage_id, terms, vote in rows.all():
+    for passage_id, user, terms, vote in rows.all():
         key = interned.get(terms)
         if key is None:
             key = interned[terms] = frozenset(terms.split())
-        votes.setdefault(passage_id, []).append((key, vote))
+        votes.setdefault(passage_id, []).append((user, key, vote))
     return GuildFeedback(passages, frozenset(sources), {pid: tuple(v) for pid, v in votes.items()})
 
 
@@ -235,9 +260,11 @@ async def prune_log(session: AsyncSession, before: datetime) -> int:
 
 async def answer_hits(session: AsyncSession, question_id: str) -> list[AskedHit]:
     """A logged answer's passages still stored, by rank, with their text and citation."""
+    h, p = store.AnswerHitRow, store.PassageRow
     rows = await session.execute(
-        select(store.AnswerHitRow.rank, store.PassageRow, store.SourceRow)
-        .join(store.PassageRow, store.PassageRow.id == store.AnswerHitRow.passage_id)
+        select(h.rank, p, store.SourceRow)
+        # The source too: SQLite may have given a deleted passage's id to another one.
+        .join(p, and_(p.id == h.passage_id, p.source_id == h.source_id))
         .join(store.SourceRow, store.SourceRow.id == store.PassageRow.source_id)
         .where(store.AnswerHitRow.question_id == question_id)
         .order_by(store.AnswerHitRow.rank)
@@ -318,52 +345,60 @@ async def unanswered_questions(
 async def source_stats(
     session: AsyncSession, guild: str, since: datetime, limit: int
 ) -> tuple[list[SourceStats], list[SourceStats]]:
-    """The sources cited most on answers' first pages, and the sources voted on most."""
-    q, h, f = store.QuestionRow, store.AnswerHitRow, store.FeedbackRow
-    cited = await session.execute(
-        select(
-            h.source_id,
-            func.count(func.distinct(h.question_id)).label("answers"),
-            func.sum(case((h.rank == 1, 1), else_=0)),
-        )
-        .join(q, q.id == h.question_id)
-        .where(q.guild == guild, q.asked_at >= since, h.rank <= q.per_page)
-        .group_by(h.source_id)
-        .order_by(
-            func.count(func.distinct(h.question_id)).desc(),
-            func.sum(case((h.rank == 1, 1), else_=0)).desc(),
-            h.source_id,
-        )
-        .limit(limit * 2)  # some may have been removed since
-    )
-    cited_rows = [(sid, int(n), int(first or 0)) for sid, n, first in cited.all()]
+    """The sources cited most on answers' first pages, and the sources voted on most;
+    each with both its citations and its votes."""
+    f = store.FeedbackRow
+    cited = await _citations(session, guild, since, limit=limit * 2)  # some may be gone
     voted = await session.execute(
-        select(
-            f.source_id,
-            func.sum(case((f.vote > 0, 1), else_=0)),
-            func.sum(case((f.vote < 0, 1), else_=0)),
-        )
+        select(f.source_id)
         .where(f.guild == guild, f.at >= since)
         .group_by(f.source_id)
         .order_by(func.count().desc(), f.source_id)
         .limit(limit)
     )
-    voted_rows = {sid: (int(up or 0), int(down or 0)) for sid, up, down in voted.all()}
-    ids = {sid for sid, _, _ in cited_rows} | set(voted_rows)
-    infos = await _source_infos(session, ids)
-    votes_of = await _votes_of(session, guild, since, [sid for sid, _, _ in cited_rows])
-    answers_of = {sid: (n, first) for sid, n, first in cited_rows}
-    top = [
-        SourceStats(infos[sid], n, first, *votes_of.get(sid, (0, 0)))
-        for sid, n, first in cited_rows
-        if sid in infos
-    ][:limit]
-    feedback = [
-        SourceStats(infos[sid], *answers_of.get(sid, (0, 0)), up, down)
-        for sid, (up, down) in voted_rows.items()
-        if sid in infos
-    ]
-    return top, feedback
+    voted_ids = list(voted.scalars().all())
+    answers_of = dict(cited)
+    answers_of.update(await _citations(session, guild, since, ids=set(voted_ids) - set(cited)))
+    ids = set(answers_of)
+    infos = await _source_infos(session, ids | set(voted_ids))
+    votes_of = await _votes_of(session, guild, since, sorted(ids | set(voted_ids)))
+
+    def row(sid: str) -> SourceStats:
+        return SourceStats(infos[sid], *answers_of.get(sid, (0, 0)), *votes_of.get(sid, (0, 0)))
+
+    top = [row(sid) for sid in cited if sid in infos][:limit]
+    return top, [row(sid) for sid in voted_ids if sid in infos]
+
+
+async def _citations(
+    session: AsyncSession,
+    guild: str,
+    since: datetime,
+    *,
+    limit: int | None = None,
+    ids: Iterable[str] | None = None,
+) -> dict[str, tuple[int, int]]:
+    """Source id → (answers citing it on their first page, answers it came first in),
+    most cited first: the top `limit`, or those of `ids`."""
+    q, h = store.QuestionRow, store.AnswerHitRow
+    answers = func.count(func.distinct(h.question_id))
+    first = func.sum(case((h.rank == 1, 1), else_=0))
+    query = (
+        select(h.source_id, answers, first)
+        .join(q, q.id == h.question_id)
+        .where(q.guild == guild, q.asked_at >= since, h.rank <= q.per_page)
+        .group_by(h.source_id)
+        .order_by(answers.desc(), first.desc(), h.source_id)
+    )
+    if ids is not None:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        query = query.where(h.source_id.in_(wanted))
+    if limit is not None:
+        query = query.limit(limit)
+    rows = await session.execute(query)
+    return {sid: (int(n), int(top or 0)) for sid, n, top in rows.all()}
 
 
 async def _source_infos(session: AsyncSession, ids: Iterable[str]) -> dict[str, SourceInfo]:

@@ -92,6 +92,7 @@ INDEX_NAMES = ("passages", "articles", "titles")  # saved indexes, one folder ea
 CHANGES_CHANNEL = "briefbot_changes"  # PostgreSQL NOTIFY channel (migration 0003)
 POSTGRES_FALLBACK_POLL = 30.0  # seconds: a check even without notifications
 LOG_DELAY = 1.0  # seconds questions gather before the log writes them in one transaction
+LOG_RETRY_MAX = 60.0  # seconds at most between tries of a log the database refused
 PRUNE_EVERY = 3600.0  # seconds between drops of logged questions past [feedback] keep_days
 MAX_HIDDEN_DEPTH = 2000  # extra candidates searched to make up for hidden passages
 STATS_SOURCES = 10  # sources in each /stats list
@@ -321,7 +322,7 @@ class Library:
     async def close(self) -> None:
         if self._log_task is not None:
             self._log_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._log_task
         with contextlib.suppress(BriefbotError):
             await self.flush_questions()
@@ -753,6 +754,7 @@ class Library:
         filtered = allowed is not None
         if allowed is not None:
             searched = sum(self.index.passage_count(sid) for sid in allowed)
+            searched -= sum(1 for sid in seen.hidden_passages.values() if sid in allowed)
         if not query.terms or (allowed is not None and not allowed):
             return Answer(
                 question,
@@ -1636,41 +1638,61 @@ class Library:
         return entry.id
 
     async def _write_log_soon(self) -> None:
-        await asyncio.sleep(LOG_DELAY)
-        try:
-            await self.flush_questions()
-        except BriefbotError as exc:
-            log.warning("questions log: %s (kept for the next try)", exc)
+        """Writes the log a moment after an answer, and again until nothing is left: what
+        is logged during a write, or kept after a failure (retried ever more slowly)."""
+        wait = LOG_DELAY
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await self.flush_questions()
+                wait = LOG_DELAY
+            except Exception as exc:  # the log must never take the process down
+                log.warning("questions log: %s (kept for the next try)", store.db_reason(exc))
+                wait = min(wait * 2, LOG_RETRY_MAX)
+            if not self._log:
+                return
 
     async def flush_questions(self) -> int:
         """Writes the answers logged so far; returns how many. Once an hour it also drops
-        answers older than [feedback] keep_days."""
+        answers older than [feedback] keep_days, in a transaction of its own."""
         async with self._log_lock:
             entries, self._log = self._log, []
-            prune = time.monotonic() - self._pruned_at > PRUNE_EVERY
-            if not entries and not prune:
-                return 0
             try:
-                async with store.writing(self.sessions) as session:
-                    written = await votes.write_log(session, entries)
-                    if prune:
-                        keep = timedelta(days=self.settings.feedback.keep_days)
-                        await votes.prune_log(session, store.utcnow() - keep)
-            except IntegrityError as exc:  # a clashing id: that batch cannot be written
-                log.warning("questions log: dropped %d answers: %s", len(entries), exc.orig)
-                return 0
+                written = await self._write_log(entries)
             except BaseException as exc:  # kept for the next try (cancelled included)
                 self._log[:0] = entries
-                if isinstance(exc, SQLAlchemyError):
+                if isinstance(exc, SQLAlchemyError | OSError):
                     raise StoreError(f"database: {store.db_reason(exc)}") from exc
                 raise
-            if prune:
-                self._pruned_at = time.monotonic()
+            if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+                keep = timedelta(days=self.settings.feedback.keep_days)
+                try:
+                    async with store.writing(self.sessions) as session:
+                        await votes.prune_log(session, store.utcnow() - keep)
+                except (SQLAlchemyError, OSError) as exc:  # the next flush tries again
+                    log.warning("questions log: old answers kept: %s", store.db_reason(exc))
+                else:
+                    self._pruned_at = time.monotonic()
             return written
 
+    async def _write_log(self, entries: list[votes.Logged]) -> int:
+        """One transaction for the batch; if one entry cannot be written (a clashing id,
+        a guild's answer logged twice), one each, and only that one is dropped."""
+        if not entries:
+            return 0
+        try:
+            async with store.writing(self.sessions) as session:
+                return await votes.write_log(session, entries)
+        except IntegrityError:
+            if len(entries) == 1:
+                log.warning("questions log: dropped answer %s (already written)", entries[0].id)
+                return 0
+        return sum([await self._write_log([entry]) for entry in entries])
+
     async def _flush_quietly(self) -> None:
-        """An answer this process logged a moment ago is on record before a vote names it."""
-        if self._log:
+        """An answer this process logged a moment ago (or is writing now) is on record
+        before a vote names it."""
+        if self._log or self._log_lock.locked():
             with contextlib.suppress(BriefbotError):
                 await self.flush_questions()
 
@@ -1717,9 +1739,11 @@ class Library:
                     )
                     if hit is None:
                         raise SourceNotFound(f"passage {passage_id} is not part of this answer")
+                    passage = await session.get(store.PassageRow, passage_id)
                     source = await session.get(store.SourceRow, hit.source_id)
-                    if source is None:
-                        raise SourceNotFound("that passage's source has been removed since")
+                    # SQLite may give a deleted passage's id to another source's passage.
+                    if source is None or passage is None or passage.source_id != source.id:
+                        raise SourceNotFound("that passage has been removed or updated since")
                     terms = votes.question_terms(row.question)
                     key = votes.question_key(terms)
                     mine = await session.scalar(
@@ -1762,9 +1786,18 @@ class Library:
         """Hides a passage (by passage id) or a source (by source id) from this guild's
         answers and briefs; other guilds still see it. Hiding twice keeps the first."""
         guild = _guild_id(guild)
-        target = str(target).strip()
-        if kind not in votes.HIDE_KINDS:
-            raise BriefbotError(f"hide a passage or a source, not {kind!r}")
+        target = _hidden_target(kind, target)
+        try:
+            item = await self._hide(kind, target, guild, by)
+        except IntegrityError:  # hidden at the same moment elsewhere: the first one stands
+            try:
+                item = await self._hide(kind, target, guild, by)
+            except IntegrityError as exc:
+                raise StoreError(f"database: {store.db_reason(exc)}") from exc
+        self.feedback.forget(guild)
+        return item
+
+    async def _hide(self, kind: str, target: str, guild: str, by: str | None) -> HiddenItem:
         text: str | None = None
         try:
             async with store.writing(self.sessions) as session:
@@ -1793,24 +1826,25 @@ class Library:
                         at=store.utcnow(),
                     )
                     session.add(row)
-                item = HiddenItem(
+                return HiddenItem(
                     kind, target, store.source_info(source), text, row.by, store.aware(row.at)
                 )
+        except IntegrityError:
+            raise
         except SQLAlchemyError as exc:
             raise StoreError(f"database: {store.db_reason(exc)}") from exc
-        self.feedback.forget(guild)
-        return item
 
     async def unhide(self, kind: str, target: str, *, guild: str) -> bool:
         """Shows a hidden passage or source again; False if it was not hidden."""
         guild = _guild_id(guild)
+        target = _hidden_target(kind, target)
         try:
             async with store.writing(self.sessions) as session:
                 result = await session.execute(
                     delete(store.HiddenRow).where(
                         store.HiddenRow.guild == guild,
                         store.HiddenRow.kind == kind,
-                        store.HiddenRow.target == str(target).strip(),
+                        store.HiddenRow.target == target,
                     )
                 )
         except SQLAlchemyError as exc:
@@ -1821,8 +1855,11 @@ class Library:
     async def hidden(self, guild: str) -> list[HiddenItem]:
         """What the guild's admins hid, newest first."""
         guild = _guild_id(guild)
-        async with self.sessions() as session:
-            return await votes.hidden_items(session, guild)
+        try:
+            async with self.sessions() as session:
+                return await votes.hidden_items(session, guild)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database: {store.db_reason(exc)}") from exc
 
     async def stats(self, guild: str, *, since: datetime | None = None) -> Stats:
         """A guild's questions, unanswered questions, top sources and votes since a moment
@@ -1934,6 +1971,21 @@ class Library:
 REPLY_MODES = ("inline", "thread")
 MAX_MENTION_CHANNELS = 50  # channels a guild may list for mentions
 MAX_ROLE = 100  # Discord role names are at most 100 characters
+
+
+def _hidden_target(kind: str, target: str) -> str:
+    """A passage id as digits without leading zeros (`007` and `7` are one passage), or
+    a source id as given; anything else is an error naming it."""
+    if kind not in votes.HIDE_KINDS:
+        raise BriefbotError(f"hide a passage or a source, not {kind!r}")
+    target = str(target).strip()
+    if kind == "passage":
+        if not (target.isascii() and target.isdigit()):
+            raise SourceNotFound(f"no passage {target!r}: a passage id is a number")
+        return str(int(target))
+    if not target:
+        raise SourceNotFound("no source given")
+    return target
 
 
 def _guild_id(guild: str) -> str:

@@ -565,3 +565,68 @@ async def test_a_new_library_prunes_at_its_first_flush(library: Library, db_url:
     async with await Library.open(pruning(db_url)) as pruner:
         await pruner.flush_questions()
     assert await library.asked(old.id, guild=GUILD) is None
+
+
+async def test_one_member_voting_on_rephrasings_counts_once(library: Library) -> None:
+    """A member's 👍 on five rephrasings of a question lift the passage exactly as much
+    as their 👍 on the question itself (the most alike one counts); a second member's
+    vote lifts it further."""
+    before, qid = await asked_and_logged(library)
+    pid = int(hit(before, "geneva-b").passage_id)
+    await library.vote(qid, pid, 1, guild=GUILD, user="42")
+    once = hit(await library.ask(QUESTION, guild=GUILD), "geneva-b").score
+    for words in (
+        "the Geneva ceasefire talks",
+        "Geneva ceasefire",
+        "the ceasefire talks in Geneva with delegations",
+        "the talks in Geneva",
+        "Geneva ceasefire talks delegations",
+    ):
+        _, other = await asked_and_logged(library, f"who was at {words}?")
+        await library.vote(other, pid, 1, guild=GUILD, user="42")
+    assert hit(await library.ask(QUESTION, guild=GUILD), "geneva-b").score == once
+    await library.vote(qid, pid, 1, guild=GUILD, user="43")
+    assert hit(await library.ask(QUESTION, guild=GUILD), "geneva-b").score > once
+
+
+async def test_a_reused_passage_id_never_shows_another_guilds_text(
+    library: Library, db_url: str
+) -> None:
+    """SQLite hands a deleted passage's id to the next passage stored. An answer citing
+    a removed article must not show (nor take votes for) another guild's private passage
+    that got the same id; a hide of the old passage hides nothing new."""
+    body = "The newest Geneva ceasefire round opened with a Danish envoy at the table. "
+    await ingest(library, "newest", "Geneva ceasefire: the newest round", body + FILL[1])
+    answer = await library.ask("newest Geneva ceasefire round", guild=GUILD)
+    newest = hit(answer, "newest")
+    qid = library.record_question(answer.question, answer.hits, guild=GUILD, per_page=5)
+    await library.hide("passage", newest.passage_id, guild=GUILD)
+    await library.remove(newest.source.id)
+    secret = "The private memo names the Oslo back channel and its two couriers. " + FILL[2]
+    await ingest(library, "secret", "Private memo", secret, guild=OTHER)
+    logged = await library.asked(qid, guild=GUILD)
+    assert logged is not None
+    assert all("Oslo back channel" not in h.text for h in logged.hits)
+    assert all(h.source.guild != OTHER for h in logged.hits)
+    with pytest.raises(SourceNotFound):
+        await library.vote(qid, int(newest.passage_id), 1, guild=GUILD, user="42")
+    seen = await library.ask("private memo Oslo back channel couriers", guild=OTHER)
+    memo = [h for h in seen.hits if "Oslo back channel" in h.text]
+    assert memo  # not hidden in its own guild
+    if db_url.startswith("sqlite"):  # the case this guards against did happen
+        assert memo[0].passage_id == newest.passage_id
+
+
+async def test_passage_ids_are_one_however_they_are_written(library: Library) -> None:
+    """`007` and `7` name one passage: hidden once, shown again by either; a non-number
+    is refused by name."""
+    answer = await library.ask(QUESTION, guild=GUILD)
+    pid = hit(answer, "geneva-b").passage_id
+    await library.hide("passage", f"00{pid}", guild=GUILD)
+    again = await library.hide("passage", pid, guild=GUILD)
+    assert again.target == pid and len(await library.hidden(GUILD)) == 1
+    assert await library.unhide("passage", f"0{pid}", guild=GUILD) is True
+    assert await library.hidden(GUILD) == []
+    for bad in ("²", "1e3", "-1"):
+        with pytest.raises(SourceNotFound, match="a passage id is a number"):
+            await library.hide("passage", bad, guild=GUILD)

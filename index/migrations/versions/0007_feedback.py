@@ -8,7 +8,8 @@ Create Date: 2026-12-03 10:00:00
 for `/stats` and for the 👍/👎 buttons, which name a question by its id. `feedback`
 keeps one vote per member, question and passage; `hidden` the passages and sources a
 guild's admins hid. Votes and hidden items go when their source is removed, and stay
-when its content is replaced (the same id, re-inserted): so no foreign keys to sources.
+when its content is replaced (the same id, re-inserted), so there are no foreign keys to
+sources; those naming a passage then name a text no longer stored and act on nothing.
 """
 
 import sqlalchemy as sa
