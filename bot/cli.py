@@ -24,6 +24,7 @@ from bot.config import Config, ConfigError, load_config, load_settings, logging_
 from index import evaluate
 from index.dates import parse_day
 from index.errors import BriefbotError
+from index.feedback import parse_item
 from index.library import Library, preview
 from index.settings import Settings
 from index.types import Answer, GuildSettings, IngestReport
@@ -600,10 +601,10 @@ async def stats_command(ctx: Context, guild: str, days: int, as_json: bool) -> i
 
 
 def _hidden_target(item: str) -> tuple[str, str]:
-    kind, _, target = item.strip().partition(":")
-    if kind not in ("passage", "source") or not target:
-        raise click.BadParameter(f"{item!r}: give passage:ID or source:ID", param_hint="ITEM")
-    return kind, target
+    try:
+        return parse_item(item)
+    except BriefbotError as exc:
+        raise click.BadParameter(str(exc), param_hint="ITEM") from None
 
 
 @main.command()

@@ -439,8 +439,9 @@ class Briefbot(commands.AutoShardedBot):
         return False
 
     async def is_manager(self, interaction: discord.Interaction) -> bool:
-        """`check_admin` without the refusal: whether to offer manager-only buttons."""
-        if interaction.guild is None:
+        """`check_admin` without the refusal: whether to offer manager-only buttons and
+        choices (autocomplete skips the commands' checks)."""
+        if interaction.guild_id is None:
             return False
         return is_admin(interaction, await self.manager_role(interaction.guild_id))
 

@@ -330,29 +330,15 @@ def pages(answer: Answer, per_page: int) -> int:
 
 
 def answer_embed(answer: Answer, page: int = 0, per_page: int = 3) -> discord.Embed:
-    """One page of an answer: ranked passages, best sentence bold, numbered citations.
-
-    The description is budgeted here rather than cut by `fit`, which could split a
-    marker or a link: citations get at most half of it, passages the rest.
-    """
+    """One page of an answer: ranked passages, best sentence bold, numbered citations
+    (laid out by `ranked_description`)."""
     total = pages(answer, per_page)
     page = min(max(page, 0), total - 1)
-    numbers = citation_numbers(answer.hits)
     shown = answer.hits[page * per_page : (page + 1) * per_page]
-    note = corrections_note(answer)
-    lead = f"{note}\n\n" if note else ""
     heads = [f"**{hit.rank}.** " for hit in shown]
-    room = Limits.DESCRIPTION - len(lead) - 2 * (len(shown) - 1) - sum(map(len, heads))
-    cite_room = room // 2 // max(len(shown), 1)
-    cites = [_citation_lines(_hit_sources(hit), numbers, cite_room) for hit in shown]
-    each = (room - sum(map(len, cites))) // max(len(shown), 1)
-    blocks = [
-        f"{head}{marked_passage(hit, each)}{cite}"
-        for head, hit, cite in zip(heads, shown, cites, strict=True)
-    ]
     embed = discord.Embed(
         title=cut(escape(answer.question), Limits.TITLE),
-        description=lead + "\n\n".join(blocks),
+        description=ranked_description(answer, answer.hits, shown, heads),
         colour=BLUE,
     )
     ms = answer.seconds * 1000
@@ -362,6 +348,28 @@ def answer_embed(answer: Answer, page: int = 0, per_page: int = 3) -> discord.Em
         footer += f" · page {page + 1}/{total}"
     embed.set_footer(text=footer)
     return fit(embed)
+
+
+def ranked_description(
+    result: Answer | Brief, numbered: Sequence[Hit], shown: Sequence[Hit], heads: Sequence[str]
+) -> str:
+    """The corrections note, then each shown passage after its head with its citations.
+
+    Budgeted here rather than cut by `fit`, which could split a marker or a link:
+    citations get at most half of the room, passages the rest. `numbered` are all the
+    hits whose sources are numbered (the whole answer, so numbers hold across pages).
+    """
+    numbers = citation_numbers(numbered)
+    note = corrections_note(result)
+    lead = f"{note}\n\n" if note else ""
+    room = Limits.DESCRIPTION - len(lead) - 2 * (len(shown) - 1) - sum(map(len, heads))
+    cite_room = room // 2 // max(len(shown), 1)
+    cites = [_citation_lines(_hit_sources(hit), numbers, cite_room) for hit in shown]
+    each = (room - sum(map(len, cites))) // max(len(shown), 1)
+    return lead + "\n\n".join(
+        f"{head}{marked_passage(hit, each)}{cite}"
+        for head, hit, cite in zip(heads, shown, cites, strict=True)
+    )
 
 
 NOTE_LIMIT = 300  # the corrections note, so passages keep nearly all of the room
@@ -460,28 +468,19 @@ def brief_title(brief: Brief) -> str:
 def brief_embed(brief: Brief) -> discord.Embed:
     """A brief: per story, newest first, its day, its passage and every outlet carrying it.
 
-    Laid out and budgeted as `answer_embed` (passages escaped, best sentence bold, topic
-    words underlined, citations numbered across the brief and given at most half the room).
+    Laid out and budgeted as `answer_embed` (`ranked_description`: passages escaped, best
+    sentence bold, topic words underlined, citations numbered across the brief).
     """
     stories = brief.stories
     hits = [story.hit for story in stories]
-    numbers = citation_numbers(hits)
-    note = corrections_note(brief)
-    lead = f"{note}\n\n" if note else ""
     heads = [
         f"**{story.rank}.** {story.day.isoformat() if story.day else 'undated'} · "
         for story in stories
     ]
-    room = Limits.DESCRIPTION - len(lead) - 2 * (len(stories) - 1) - sum(map(len, heads))
-    cite_room = room // 2 // max(len(stories), 1)
-    cites = [_citation_lines(_hit_sources(hit), numbers, cite_room) for hit in hits]
-    each = (room - sum(map(len, cites))) // max(len(stories), 1)
-    blocks = [
-        f"{head}{marked_passage(hit, each)}{cite}"
-        for head, hit, cite in zip(heads, hits, cites, strict=True)
-    ]
     embed = discord.Embed(
-        title=brief_title(brief), description=lead + "\n\n".join(blocks), colour=BLUE
+        title=brief_title(brief),
+        description=ranked_description(brief, hits, hits, heads),
+        colour=BLUE,
     )
     n = len(stories)
     within = " within your source" if brief.source else ""

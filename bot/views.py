@@ -574,8 +574,33 @@ HIDE_CODE = {"passage": "p", "source": "s"}
 HIDE_KIND = {code: kind for kind, code in HIDE_CODE.items()}
 
 
+class _HiddenToggle(_FromMatch):
+    """Hide and Undo: managers only, checked at each click (rights can change after the
+    offer); the private message is edited with what happened."""
+
+    kind: str
+    target: str
+    # What a click does (each subclass's method): the new text and buttons.
+    toggle: Callable[[Briefbot, discord.Interaction], Awaitable[tuple[str, discord.ui.View]]]
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> Any:
+        return cls(HIDE_KIND[match["kind"]], match["target"])  # type: ignore[call-arg]
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        bot = _bot(interaction)
+        if not await bot.check_admin(interaction, action="hide passages and sources"):
+            return
+        await interaction.response.defer()
+        try:
+            text, view = await self.toggle(bot, interaction)
+        except BriefbotError as exc:
+            text, view = str(exc), stopped()
+        await interaction.edit_original_response(content=text, view=view, allowed_mentions=NONE)
+
+
 class HideButton(
-    _FromMatch,
+    _HiddenToggle,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:hide:(?P<kind>[ps]):(?P<target>[0-9a-z]+)",
 ):
@@ -588,37 +613,18 @@ class HideButton(
         )
         self.kind, self.target = kind, target
 
-    @classmethod
-    def parse(cls, match: re.Match[str]) -> HideButton:
-        return cls(HIDE_KIND[match["kind"]], match["target"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        bot = _bot(interaction)
-        # Checked here, not by who saw the button: rights can change since it was offered.
-        if not await bot.check_admin(interaction, action="hide passages and sources"):
-            return
-        await interaction.response.defer()
-        try:
-            item = await bot.library.hide(
-                self.kind,
-                self.target,
-                guild=str(interaction.guild_id),
-                by=str(interaction.user.id),
-            )
-        except BriefbotError as exc:
-            await interaction.edit_original_response(
-                content=str(exc), view=stopped(), allowed_mentions=NONE
-            )
-            return
-        await interaction.edit_original_response(
-            content=f"Hidden from this server's answers and briefs: {embeds.hidden_line(item)}.",
-            view=stopped(UnhideButton(self.kind, self.target)),
-            allowed_mentions=NONE,
+    async def toggle(
+        self, bot: Briefbot, interaction: discord.Interaction
+    ) -> tuple[str, discord.ui.View]:
+        item = await bot.library.hide(
+            self.kind, self.target, guild=str(interaction.guild_id), by=str(interaction.user.id)
         )
+        text = f"Hidden from this server's answers and briefs: {embeds.hidden_line(item)}."
+        return text, stopped(UnhideButton(self.kind, self.target))
 
 
 class UnhideButton(
-    _FromMatch,
+    _HiddenToggle,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:unhide:(?P<kind>[ps]):(?P<target>[0-9a-z]+)",
 ):
@@ -628,25 +634,12 @@ class UnhideButton(
         super().__init__(_button(f"bb:unhide:{HIDE_CODE[kind]}:{target}", "Undo"))
         self.kind, self.target = kind, target
 
-    @classmethod
-    def parse(cls, match: re.Match[str]) -> UnhideButton:
-        return cls(HIDE_KIND[match["kind"]], match["target"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        bot = _bot(interaction)
-        if not await bot.check_admin(interaction, action="hide passages and sources"):
-            return
-        await interaction.response.defer()
-        try:
-            shown = await bot.library.unhide(
-                self.kind, self.target, guild=str(interaction.guild_id)
-            )
-            text = "Shown again in this server's answers." if shown else "It was not hidden."
-        except BriefbotError as exc:
-            text = str(exc)
-        await interaction.edit_original_response(
-            content=text, view=stopped(), allowed_mentions=NONE
-        )
+    async def toggle(
+        self, bot: Briefbot, interaction: discord.Interaction
+    ) -> tuple[str, discord.ui.View]:
+        shown = await bot.library.unhide(self.kind, self.target, guild=str(interaction.guild_id))
+        text = "Shown again in this server's answers." if shown else "It was not hidden."
+        return text, stopped()
 
 
 def hidden_choice(item: HiddenItem) -> tuple[str, str]:

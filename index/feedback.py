@@ -22,9 +22,10 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from index import store
+from index.errors import BriefbotError
 from index.tokenize import tokenize
 from index.types import AskedHit, HiddenItem, Hit, SourceInfo, SourceStats
 
@@ -112,7 +113,10 @@ class FeedbackCache:
     def _version(self, guild: str) -> int:
         return self._versions.get(guild, 0) + self._epoch
 
-    async def get(self, session: AsyncSession, guild: str | None) -> GuildFeedback:
+    async def get(
+        self, sessions: async_sessionmaker[AsyncSession], guild: str | None
+    ) -> GuildFeedback:
+        """The guild's feedback; a session is opened only when it must be read again."""
         if guild is None:  # no guild (DMs, the CLI without --guild): no one voted
             return NO_FEEDBACK
         cached = self._guilds.get(guild)
@@ -122,7 +126,7 @@ class FeedbackCache:
             self._guilds.move_to_end(guild)
             return cached[2]
         try:
-            loaded = await asyncio.wait_for(load(session, guild), READ_TIMEOUT)
+            loaded = await asyncio.wait_for(_read(sessions, guild), READ_TIMEOUT)
         except (TimeoutError, SQLAlchemyError) as exc:
             if cached is None and not isinstance(exc, TimeoutError):
                 raise
@@ -143,6 +147,19 @@ class FeedbackCache:
     def clear(self) -> None:
         """Every guild is read again: sources were removed or replaced (passage ids gone)."""
         self._epoch += 1
+
+
+async def _read(sessions: async_sessionmaker[AsyncSession], guild: str) -> GuildFeedback:
+    async with sessions() as session:
+        return await load(session, guild)
+
+
+def parse_item(item: str) -> tuple[str, str]:
+    """`passage:ID` or `source:ID` (as /source unhide and the CLI take it) → (kind, id)."""
+    kind, _, target = item.strip().partition(":")
+    if kind not in HIDE_KINDS or not target.strip():
+        raise BriefbotError(f"{item.strip()!r}: give passage:ID or source:ID")
+    return kind, target.strip()
 
 
 async def load(session: AsyncSession, guild: str) -> GuildFeedback:

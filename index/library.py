@@ -769,7 +769,7 @@ class Library:
         async with self.sessions() as session:
             rows = await store.passages_by_id(session, [pid for pid, _ in found])
         today = datetime.now(UTC).date()
-        asked = frozenset(votes.question_terms(question))
+        asked = frozenset(votes.question_terms(question)) if seen.votes else frozenset()
 
         def finish() -> list[tuple[Ranked, tuple[tuple[int, int], ...]]]:
             """Phrase check, re-ranking and highlights: CPU work, off the event loop."""
@@ -820,11 +820,8 @@ class Library:
 
     async def _feedback(self, guild: str | None) -> votes.GuildFeedback:
         """The guild's votes and hidden items (cached: no query for most questions)."""
-        if guild is None:
-            return votes.NO_FEEDBACK
         try:
-            async with self.sessions() as session:
-                return await self.feedback.get(session, guild)
+            return await self.feedback.get(self.sessions, guild)
         except SQLAlchemyError as exc:
             raise StoreError(f"database: {store.db_reason(exc)}") from exc
 

@@ -17,7 +17,7 @@ from bot.views import NONE, Throttled, answer_view
 from index.dates import parse_day
 from index.errors import BriefbotError
 from index.tokenize import name_key
-from index.types import Answer, Job
+from index.types import Answer, GuildSettings, Job
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -43,6 +43,32 @@ def cooldown_text(throttled: Throttled) -> str:
     if throttled.scope == "guild":
         return f"This server is asking a lot right now (its limit: {limit}). {wait}"
     return f"You're asking quickly (your limit: {limit}). {wait}"
+
+
+async def start_deferred(
+    bot: Briefbot, interaction: discord.Interaction, private: bool | None
+) -> tuple[GuildSettings, dict[str, Any]] | None:
+    """What /ask and /brief start with: the member's and the server's cooldowns, the
+    server's settings, the deferral (Discord drops what is not answered within 3 s), and
+    the request a successor needs to answer through the follow-up webhook. None when a
+    cooldown refused it (the member was told, privately)."""
+    throttled = bot.cooldowns.hit(interaction.user.id, interaction.guild_id)
+    if throttled:
+        await interaction.response.send_message(
+            cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
+        )
+        return None
+    config = await bot.guild_config.get(interaction.guild_id)  # cached; ≤ 1 s
+    private = config.private if private is None else private  # /settings: the default
+    await interaction.response.defer(thinking=True, ephemeral=private)
+    return config, {
+        "application_id": interaction.application_id,
+        "token": interaction.token,
+        "guild_id": interaction.guild_id,
+        "asker": interaction.user.id,
+        "private": private,
+        "today": datetime.now(UTC).date().isoformat(),
+    }
 
 
 async def _private(followup: discord.Webhook, private: bool, text: str) -> None:
@@ -98,29 +124,16 @@ class AskCog(commands.Cog):
         results: app_commands.Range[int, 1, 10] | None = None,
         private: bool | None = None,
     ) -> None:
-        throttled = self.bot.cooldowns.hit(interaction.user.id, interaction.guild_id)
-        if throttled:
-            await interaction.response.send_message(
-                cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
-            )
+        started = await start_deferred(self.bot, interaction, private)
+        if started is None:
             return
-        config = await self.bot.guild_config.get(interaction.guild_id)  # cached; ≤ 1 s
-        if private is None:
-            private = config.private
-        # Acknowledge first: Discord drops interactions not answered within 3 s.
-        await interaction.response.defer(thinking=True, ephemeral=private)
-        request = {
-            "application_id": interaction.application_id,
-            "token": interaction.token,
-            "guild_id": interaction.guild_id,
-            "asker": interaction.user.id,
+        config, request = started
+        request |= {
             "question": question,
             "source": source.strip() if source and source.strip() else None,
             "since": since,
             "until": until,
             "per_page": results or config.results or self.bot.settings.results,
-            "private": private,
-            "today": datetime.now(UTC).date().isoformat(),
         }
         # Recorded while answering: if this process dies before the answer is posted, the
         # next one posts it. Not recorded first: during a big ingest on SQLite the write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -11,8 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.cogs.ask import AskCog, _guild, _private, cooldown_text
-from bot.views import NONE
+from bot.cogs.ask import AskCog, _guild, _private, start_deferred
 from index.brief import default_since
 from index.dates import parse_day
 from index.errors import BriefbotError
@@ -52,25 +51,14 @@ class BriefCog(commands.Cog):
         source: str | None = None,
     ) -> None:
         # A brief costs what a question costs: the same per-member and per-server windows.
-        throttled = self.bot.cooldowns.hit(interaction.user.id, interaction.guild_id)
-        if throttled:
-            await interaction.response.send_message(
-                cooldown_text(throttled), ephemeral=True, allowed_mentions=NONE
-            )
+        started = await start_deferred(self.bot, interaction, None)
+        if started is None:
             return
-        config = await self.bot.guild_config.get(interaction.guild_id)  # cached; ≤ 1 s
-        private = bool(config.private)  # /settings: answers private by default
-        await interaction.response.defer(thinking=True, ephemeral=private)  # within 3 s
-        request = {
-            "application_id": interaction.application_id,
-            "token": interaction.token,
-            "guild_id": interaction.guild_id,
-            "asker": interaction.user.id,
+        _, request = started
+        request |= {
             "topic": topic.strip() if topic and topic.strip() else None,
             "since": since.strip() if since and since.strip() else None,
             "source": source.strip() if source and source.strip() else None,
-            "today": datetime.now(UTC).date().isoformat(),
-            "private": private,
         }
         # As for /ask: recorded while it runs, so a successor posts it if we die.
         async with self.bot.job(f"brief:{interaction.id}", BRIEF_JOB, request):

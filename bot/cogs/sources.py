@@ -18,9 +18,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.client import TOKEN_SECONDS, is_admin
+from bot.client import TOKEN_SECONDS
 from bot.views import NONE, hidden_choice, source_list_message
 from index.errors import BriefbotError, SourceNotFound
+from index.feedback import parse_item
 from index.types import IngestReport, SourceInfo
 
 if TYPE_CHECKING:
@@ -228,9 +229,10 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     )
     @app_commands.describe(item="What was hidden (start typing; /stats lists them all)")
     async def unhide(self, interaction: discord.Interaction, item: str) -> None:
-        kind, _, target = item.strip().partition(":")
         guild = str(interaction.guild_id)
-        if kind not in ("passage", "source") or not target:
+        try:
+            kind, target = parse_item(item)
+        except BriefbotError:
             await self.bot.reply_error(
                 interaction, "Pick a hidden passage or source from the list as you type."
             )
@@ -250,9 +252,7 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     async def hidden_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None or not is_admin(
-            interaction, await self.bot.manager_role(interaction.guild_id)
-        ):
+        if not await self.bot.is_manager(interaction):
             return []
         wanted = current.strip().lower()
         choices = []
@@ -267,9 +267,7 @@ class SourceCommands(commands.GroupCog, group_name="source", group_description="
     ) -> list[app_commands.Choice[str]]:
         # Autocomplete skips interaction_check: without this, a member who may not run
         # /source list could read the server's sources and feed URLs by typing into `id`.
-        if interaction.guild_id is None or not is_admin(
-            interaction, await self.bot.manager_role(interaction.guild_id)
-        ):
+        if not await self.bot.is_manager(interaction):
             return []
         sources, feeds = await self.bot.library.find(
             current, guild=str(interaction.guild_id), own_only=True, limit=25

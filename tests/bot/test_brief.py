@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from index.types import Brief, Hit, SourceInfo, Story
 from tests.bot.test_discord import GUILD_A, GUILD_B, add_guilds, make_fake, start_bot, stop_bot
 from tests.fakediscord import FakeDiscord, Interaction
 from tests.fakediscord.limits import check_embeds
+from tests.index.test_answer_features import record
+from tests.index.test_brief import day
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -69,21 +71,6 @@ HOSTILE = (
     "**loud** said the zebra talks would resume after a pause, with observers from four "
     "countries invited to sit in on the sessions and report back."
 )
-
-
-def day(offset: int) -> str:
-    return (TODAY + timedelta(days=offset)).isoformat()
-
-
-def record(ref: str, title: str, text: list[str], publisher: str, published: str | None):
-    return {
-        "id": ref,
-        "url": f"https://news.example/{ref}",
-        "title": title,
-        "publisher": publisher,
-        "published": published,
-        "text": text,
-    }
 
 
 def overflow(n: int, copy: int) -> list[str]:

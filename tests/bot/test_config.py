@@ -9,6 +9,15 @@ import pytest
 
 from bot.config import DISCORD_API, ConfigError, load_config
 
+
+def assert_refused(tmp_path: Path, toml: str, message: str) -> None:
+    """Loading a config file holding `toml` is a ConfigError saying `message`."""
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(str(path))
+
+
 ENV = (
     "BRIEFBOT_DISCORD_TOKEN",
     "BRIEFBOT_DISCORD_API_BASE",
@@ -84,10 +93,7 @@ def test_environment_beats_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 )
 def test_bad_discord_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:
     """A wrong value is an error that names the setting."""
-    path = tmp_path / "c.toml"
-    path.write_text(toml)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(str(path))
+    assert_refused(tmp_path, toml, message)
 
 
 @pytest.mark.parametrize(
@@ -144,10 +150,7 @@ def test_shards_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_bad_shard_and_index_settings_are_named(tmp_path: Path, toml: str, message: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(toml)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(str(path))
+    assert_refused(tmp_path, toml, message)
 
 
 def test_the_token_never_reaches_the_log() -> None:

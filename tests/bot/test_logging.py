@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from bot import logs
-from bot.config import ConfigError, LoggingSettings, load_config
+from bot.config import LoggingSettings, load_config
+from tests.bot.test_config import assert_refused
 from tests.bot.test_discord import (
     GUILD_A,
     MIAMI,
@@ -272,10 +273,7 @@ def test_bad_logging_settings_are_named(
 ) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    path = tmp_path / "c.toml"
-    path.write_text(toml)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(str(path))
+    assert_refused(tmp_path, toml, message)
 
 
 def test_the_environment_wins_over_the_logging_section(

@@ -4,7 +4,6 @@ answers questions, adds sources and meets a broken feed."""
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import urllib.request
 from pathlib import Path
@@ -13,9 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import logs
-from bot.config import ConfigError, MetricsSettings, load_config
+from bot.config import MetricsSettings, load_config
 from bot.metrics import Metrics, question_source
 from index.types import IngestReport
+from tests.bot.test_config import assert_refused
 from tests.bot.test_discord import (
     ADMIN,
     FIXTURES,
@@ -108,10 +108,7 @@ def test_bad_metrics_settings_are_named(
 ) -> None:
     for key, val in env.items():
         monkeypatch.setenv(key, val)
-    path = tmp_path / "c.toml"
-    path.write_text(toml)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(str(path))
+    assert_refused(tmp_path, toml, message)
 
 
 def test_metrics_are_off_unless_a_port_is_given(

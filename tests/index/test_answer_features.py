@@ -28,7 +28,10 @@ WIRE = (
 )
 
 
-def record(ref: str, title: str, text: str, publisher: str, published: str | None) -> dict:
+def record(
+    ref: str, title: str, text: str | list[str], publisher: str, published: str | None
+) -> dict:
+    """A JSONL article as `ingest` takes it (text: one string, or its paragraphs)."""
     return {
         "id": ref,
         "url": f"https://news.example/{ref}",

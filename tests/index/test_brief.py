@@ -12,6 +12,7 @@ from index.brief import DEFAULT_SINCE_DAYS, windows
 from index.errors import BriefbotError
 from index.library import Library
 from index.settings import Settings
+from tests.index.test_answer_features import record
 
 TODAY = datetime.now(UTC).date()
 
@@ -90,17 +91,6 @@ SECRET = [
 
 def day(offset: int) -> str:
     return (TODAY + timedelta(days=offset)).isoformat()
-
-
-def record(ref: str, title: str, text: list[str], publisher: str, published: str | None):
-    return {
-        "id": ref,
-        "url": f"https://news.example/{ref}",
-        "title": title,
-        "publisher": publisher,
-        "published": published,
-        "text": text,
-    }
 
 
 GLOBAL = [
